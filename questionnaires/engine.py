@@ -1,0 +1,563 @@
+"""The interview engine: pure functions from (form, progress, input) to the next step.
+
+No Telegram, no database, no clock: the caller passes ``now`` (timezone-aware) and gets back an
+`Asked`, `Rejected` or `Completed` step holding the new `Progress` (see `questionnaires.interview`).
+The bot, the terminal pilot (``suara try``) and the tests drive the same functions.
+
+Public API
+----------
+* ``start(form, language=None, *, now, instance_id=None) -> Step``: the first prompt.
+* ``step(form, progress, inp, *, now, instance_id=None) -> Step``: apply one input.
+* ``current_prompt(form, progress, *, now, instance_id=None) -> Step``: re-render where we are.
+* ``review(form, progress, *, now=None, instance_id=None) -> list[ReviewItem]``.
+* ``submission_data(form, progress, *, now=None, instance_id=None) -> dict[str, str]``.
+* ``set_language(progress, language) -> Progress``.
+
+``instance_id`` (optional, the submission's instance ID) seeds ``uuid()`` in calculations so that its
+value is stable from step to step; without it ``uuid()`` is stable per answer key only.
+
+Rules (XLSForm spec / ODK behaviour, adapted to chat)
+-----------------------------------------------------
+* Relevance is re-evaluated on every step; a group's or repeat's ``relevant`` hides its whole subtree,
+  so required questions in an irrelevant group are never asked and never block the end (FC-16).
+* Calculations are recomputed on every step, in form order, repeated until settled when an expression
+  refers to a later node; a calculation that is not relevant is empty.
+* **Stash rule (FC-17 / FC-18).** When an edit makes a question irrelevant, its answer leaves
+  ``Progress.answers`` for ``Progress.stash``. ``answers`` therefore only ever holds relevant answers
+  and is what `submission_data` returns: at submission only relevant answers are kept (FC-17). While the
+  interview is open, a stashed answer is *offered again* as ``Prompt.current`` when its question becomes
+  relevant again (FC-18) — it counts as an answer only once the user confirms it by answering.
+* A required relevant question cannot be skipped (``required_message`` or a default message); the
+  interview never completes while one is unanswered.
+* Typed inputs are checked per type (`questionnaires.engine_values`), then the ``constraint`` is
+  evaluated with ``.`` = the candidate value (``constraint_message`` or a default message).
+* Select answers must be visible choices after ``choice_filter`` (or ``other`` with ``or_other``). A
+  `Text` also answers a select: an exact choice name, or a label (case-insensitive); for
+  select_multiple several names/labels separated by spaces or commas. Numbers in the visible list are
+  *not* interpreted here (a choice may be named ``"1"``); the terminal pilot resolves them itself.
+* Notes (relevant ones) and read-only/computed questions with a label are passed, their texts
+  collected in ``Asked.notes`` / ``Completed.notes``.
+* ``acknowledge`` takes ``Select(("OK",))`` or any `Text`; media questions a `MediaRef` whose kind
+  matches (``file`` takes any kind); geopoint a `Location` or text ``lat lon``.
+* Repeats with ``repeat_count`` have that many instances (re-evaluated; shrinking moves the dropped
+  instances' answers to the stash). Open-ended repeats ask ``Prompt(kind="repeat")`` — "add another?" —
+  answered by `AddRepeat` / `EndRepeat` (a `Skip` or a text no/tidak ends it too).
+* `Back` returns to the previous asked question still relevant (history). `Jump` (from the review)
+  opens any relevant question; after answering, the engine asks whatever is pending (required and
+  unanswered, offered from the stash, or never asked) and otherwise returns `Completed`.
+* A `Rejected` step never changes progress (the very same object is returned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from types import MappingProxyType
+
+from questionnaires import expressions
+from questionnaires.engine_plan import REPEAT, Plan, PlanNode, plan_for
+from questionnaires.engine_state import EvalContext, Slot, State, evaluate
+from questionnaires.engine_values import InputError, canonical
+from questionnaires.interview import (
+    AddRepeat,
+    Asked,
+    Back,
+    ChoiceOption,
+    Completed,
+    EndRepeat,
+    Input,
+    Jump,
+    Location,
+    MediaRef,
+    Progress,
+    Prompt,
+    Rejected,
+    ReviewItem,
+    Select,
+    Skip,
+    Step,
+    Text,
+)
+from questionnaires.messages import media_kind, message
+from questionnaires.model import Form, Question, pick
+
+__all__ = ["start", "step", "review", "submission_data", "current_prompt", "set_language"]
+
+_YES = frozenset({"y", "yes", "ya", "iya", "ok", "+", "1", "tambah", "add"})
+_NO = frozenset({"n", "no", "tidak", "tdk", "t", "-", "0", "selesai", "end", "done"})
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _state(plan: Plan, progress: Progress, now: datetime | None, instance_id: str | None,
+           changed: frozenset[str] = frozenset()) -> State:
+    return evaluate(plan, progress.answers, progress.stash, progress.repeat_counts, progress.language,
+                    now, instance_id, changed)
+
+
+def _text(texts: object, ctx: EvalContext, slot: Slot, lang: str, default_lang: str) -> str:
+    raw = pick(texts, lang, default_lang)  # type: ignore[arg-type]
+    if "${" not in raw:
+        return raw
+    ctx.at(slot.pn, slot.key, slot.indices)
+    try:
+        return expressions.substitute(raw, ctx)
+    except Exception:
+        return raw
+
+
+def _visible_choices(slot: Slot, state: State, lang: str, default_lang: str) -> list[tuple[str, str]]:
+    pn = slot.pn
+    out: list[tuple[str, str]] = []
+    ctx = state.ctx
+    assert ctx is not None
+    flt = pn.choice_filter
+    if flt is not None:
+        ctx.at(pn, slot.key, slot.indices)
+    for ch in pn.choices:
+        if flt is not None:
+            ctx.choice = ch
+            try:
+                ok = bool(flt.evaluate_bool(ctx))
+            except Exception:
+                ok = False
+            if not ok:
+                continue
+        out.append((ch.name, pick(ch.labels, lang, default_lang) or ch.name))
+    if flt is not None:
+        ctx.choice = None
+    return out
+
+
+def _group_labels(plan: Plan, slot: Slot, state: State, lang: str, default_lang: str) -> tuple[str, ...]:
+    labels: list[str] = []
+    nodes = plan.nodes
+    p = slot.pn.parent
+    while p >= 0:
+        gn = nodes[p]
+        text = pick(gn.node.labels, lang, default_lang)
+        if text:
+            if gn.kind == REPEAT and gn.index != slot.pn.index:
+                level = len(gn.repeats)
+                if level < len(slot.indices):
+                    text = f"{text} ({slot.indices[level]})"
+            labels.append(text)
+        p = gn.parent
+    labels.reverse()
+    return tuple(labels)
+
+
+def _required(slot: Slot, state: State) -> bool:
+    pn = slot.pn
+    if pn.required is None:
+        return False
+    ctx = state.ctx
+    assert ctx is not None
+    ctx.at(pn, slot.key, slot.indices)
+    try:
+        return bool(pn.required.evaluate_bool(ctx))
+    except Exception:
+        return False
+
+
+def _default(slot: Slot, state: State) -> str | None:
+    pn = slot.pn
+    if pn.default is not None:
+        ctx = state.ctx
+        assert ctx is not None
+        ctx.at(pn, slot.key, slot.indices)
+        try:
+            return pn.default.evaluate_str(ctx) or None
+        except Exception:
+            return None
+    return pn.default_literal
+
+
+def _prompt(plan: Plan, state: State, slot: Slot, progress_lang: str, can_back: bool) -> Prompt:
+    form = plan.form
+    dl = form.default_language
+    ctx = state.ctx
+    assert ctx is not None
+    node = slot.pn.node
+    if slot.kind == "r":
+        name = pick(node.labels, progress_lang, dl) or node.name
+        n = state.counts.get(slot.key, 0)
+        code = "add_another" if n else "add_first"
+        return Prompt(
+            kind="repeat", key=slot.key, question=None, label=message(code, progress_lang, label=name),
+            number=0, total=state.total, can_skip=True, can_back=can_back,
+            group_labels=_group_labels(plan, slot, state, progress_lang, dl),
+        )
+    q = node
+    assert isinstance(q, Question)
+    label = _text(q.labels, ctx, slot, progress_lang, dl) or q.name
+    hint = _text(q.hints, ctx, slot, progress_lang, dl) if q.hints else ""
+    choices: tuple[ChoiceOption, ...] = ()
+    if q.is_select:
+        choices = tuple(ChoiceOption(n, lab) for n, lab in _visible_choices(slot, state, progress_lang, dl))
+    current = state.answers.get(slot.key)
+    if current is None:
+        current = state.stash.get(slot.key)
+    if current is None:
+        current = _default(slot, state)
+    required = _required(slot, state)
+    return Prompt(
+        kind="question", key=slot.key, question=q, label=label, hint=hint, choices=choices,
+        current=current, required=required, number=slot.ordinal, total=state.total,
+        can_skip=not required, can_back=can_back,
+        group_labels=_group_labels(plan, slot, state, progress_lang, dl),
+    )
+
+
+def _note_text(plan: Plan, state: State, slot: Slot, lang: str) -> str | None:
+    """The text a passed note / read-only question shows, or None when it shows nothing."""
+    ctx = state.ctx
+    assert ctx is not None
+    q = slot.pn.node
+    label = _text(q.labels, ctx, slot, lang, plan.form.default_language)
+    if slot.pn.is_note:
+        return label or None
+    value = state.answers.get(slot.key, "")
+    if not label:
+        return None
+    return f"{label}: {value}" if value else label
+
+
+def _scan(plan: Plan, state: State, start: int, lang: str) -> tuple[Slot | None, list[str]]:
+    """From slot ``start`` on: the first relevant askable slot, and the notes passed on the way."""
+    notes: list[str] = []
+    slots = state.slots
+    for i in range(start, len(slots)):
+        s = slots[i]
+        if not s.relevant:
+            continue
+        if s.asks:
+            return s, notes
+        if s.shows:
+            text = _note_text(plan, state, s, lang)
+            if text:
+                notes.append(text)
+    return None, notes
+
+
+def _first_pending(state: State, visited: set[str]) -> Slot | None:
+    """The first relevant askable slot that still needs the user (see the module docstring)."""
+    answers = state.answers
+    stash = state.stash
+    for s in state.slots:
+        if not s.asks or not s.relevant:
+            continue
+        if s.kind == "r":
+            if s.key not in visited:
+                return s
+            continue
+        if s.key in answers:
+            continue
+        if s.key in stash or s.key not in visited or _required(s, state):
+            return s
+    return None
+
+
+def _required_missing(state: State) -> Slot | None:
+    answers = state.answers
+    for s in state.slots:
+        if s.kind == "q" and s.asks and s.relevant and s.key not in answers and _required(s, state):
+            return s
+    return None
+
+
+def _freeze(progress: Progress, state: State, **changes: object) -> Progress:
+    return replace(
+        progress,
+        answers=MappingProxyType(state.answers),
+        stash=MappingProxyType(state.stash),
+        repeat_counts=MappingProxyType(state.counts),
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def _push(history: tuple[str, ...], key: str | None) -> tuple[str, ...]:
+    if key is None:
+        return history
+    if key in history:
+        history = tuple(k for k in history if k != key)
+    return history + (key,)
+
+
+def _ask(plan: Plan, state: State, progress: Progress, slot: Slot, notes: list[str], **changes: object) -> Asked:
+    new = _freeze(progress, state, position=slot.key, completed=False, **changes)
+    prompt = _prompt(plan, state, slot, new.language, can_back=bool(new.history))
+    return Asked(prompt=prompt, progress=new, notes=tuple(notes))
+
+
+def _complete(state: State, progress: Progress, notes: list[str], history: tuple[str, ...]) -> Completed:
+    new = _freeze(progress, state, position=None, completed=True, reviewing=False, history=history)
+    return Completed(progress=new, notes=tuple(notes))
+
+
+def _advance(plan: Plan, state: State, progress: Progress, after: int, history: tuple[str, ...],
+             reviewing: bool) -> Step:
+    """Move on from slot index ``after`` (exclusive): next prompt, or Completed at the end."""
+    lang = progress.language
+    if reviewing:
+        pending = _first_pending(state, set(history))
+        if pending is not None:
+            return _ask(plan, state, progress, pending, [], history=history, reviewing=True)
+        return _complete(state, progress, [], history)
+    slot, notes = _scan(plan, state, after + 1, lang)
+    if slot is None:
+        slot = _required_missing(state)
+    if slot is None:
+        return _complete(state, progress, notes, history)
+    return _ask(plan, state, progress, slot, notes, history=history, reviewing=False)
+
+
+def _reject(plan: Plan, state: State, progress: Progress, slot: Slot, error: str) -> Rejected:
+    prompt = _prompt(plan, state, slot, progress.language, can_back=bool(progress.history))
+    return Rejected(error=error, prompt=prompt, progress=progress)
+
+
+def _message_for(slot: Slot, state: State, lang: str, texts: object, code: str, **values: object) -> str:
+    dl = state.ctx.default_language if state.ctx else None
+    custom = pick(texts, lang, dl) if texts else ""  # type: ignore[arg-type]
+    if custom:
+        if "${" in custom and state.ctx is not None:
+            state.ctx.at(slot.pn, slot.key, slot.indices)
+            try:
+                return expressions.substitute(custom, state.ctx)
+            except Exception:
+                return custom
+        return custom
+    return message(code, lang, **values)
+
+
+def _input_error(q: Question, exc: InputError, lang: str) -> str:
+    values = dict(exc.values)
+    if "kind" in values:
+        values["kind"] = media_kind(str(values["kind"]), lang)
+    return message(exc.code, lang, **values)
+
+
+# --------------------------------------------------------------------------------------- public API
+def start(form: Form, language: str | None = None, *, now: datetime, instance_id: str | None = None) -> Step:
+    """Begin an interview of ``form`` in ``language`` (a form language code; default: the form's).
+
+    Returns the first `Asked` (with the notes before it), or `Completed` for a form with nothing to ask.
+    ``now`` is the caller's timezone-aware time (for today()/now() in calculations). Raises FormError when
+    the form holds an expression that cannot be parsed.
+    """
+    plan = plan_for(form)
+    progress = Progress(language=language or form.default_language)
+    state = _state(plan, progress, now, instance_id)
+    return _advance(plan, state, progress, -1, (), reviewing=False)
+
+
+def current_prompt(form: Form, progress: Progress, *, now: datetime, instance_id: str | None = None) -> Step:
+    """Re-render where the interview stands (after a restart, a resume or a language change).
+
+    When the question at ``progress.position`` is no longer asked (it became irrelevant) the engine moves
+    on to the next one. A completed interview gives `Completed`.
+    """
+    plan = plan_for(form)
+    state = _state(plan, progress, now, instance_id)
+    if progress.completed:
+        return Completed(progress=_freeze(progress, state))
+    if progress.position is None:
+        return _advance(plan, state, progress, -1, progress.history, progress.reviewing)
+    i = state.index.get(progress.position)
+    if i is not None:
+        slot = state.slots[i]
+        if slot.asks and slot.relevant:
+            return _ask(plan, state, progress, slot, [])
+        return _advance(plan, state, progress, i, progress.history, progress.reviewing)
+    return _advance(plan, state, progress, -1, progress.history, progress.reviewing)
+
+
+def set_language(progress: Progress, language: str) -> Progress:
+    """The same progress in another interview language (follow with `current_prompt` to re-render)."""
+    return replace(progress, language=language)
+
+
+def step(form: Form, progress: Progress, inp: Input, *, now: datetime, instance_id: str | None = None) -> Step:
+    """Apply one input at ``progress.position`` and return the next step (see the module docstring).
+
+    ``now`` is timezone-aware (the offset also completes a datetime typed without one). Never raises
+    for a bad input: that is a `Rejected` with a message in the interview language.
+    """
+    plan = plan_for(form)
+    lang = progress.language
+    state = _state(plan, progress, now, instance_id)
+    if isinstance(inp, Back):
+        return _back(plan, state, progress)
+    if isinstance(inp, Jump):
+        return _jump(plan, state, progress, inp.key, now, instance_id)
+    if progress.completed:
+        return Completed(progress=progress)
+    pos = progress.position
+    i = state.index.get(pos) if pos is not None else None
+    if i is None or not state.slots[i].asks or not state.slots[i].relevant:
+        # Position lost (stale progress): re-render instead of applying the input to the wrong question.
+        return current_prompt(form, progress, now=now, instance_id=instance_id)
+    slot = state.slots[i]
+    if slot.kind == "r":
+        return _repeat_answer(plan, state, progress, slot, i, inp, now, instance_id)
+    q = slot.pn.node
+    assert isinstance(q, Question)
+    if isinstance(inp, Skip):
+        if _required(slot, state):
+            return _reject(plan, state, progress, slot,
+                           _message_for(slot, state, lang, q.bind.required_message, "required"))
+        answers = dict(progress.answers)
+        stash = dict(progress.stash)
+        answers.pop(slot.key, None)
+        stash.pop(slot.key, None)
+        new = replace(progress, answers=answers, stash=stash)
+        state = _state(plan, new, now, instance_id, frozenset({q.name}))
+        return _continue(plan, state, new, slot.key)
+    if isinstance(inp, (AddRepeat, EndRepeat)):
+        return _reject(plan, state, progress, slot, message("not_repeat", lang))
+    if not isinstance(inp, (Text, Select, Location, MediaRef)):
+        return _reject(plan, state, progress, slot, message("want_text", lang))
+    choices = _visible_choices(slot, state, lang, form.default_language) if q.is_select else ()
+    try:
+        value = canonical(q, inp, choices, now)
+    except InputError as exc:
+        return _reject(plan, state, progress, slot, _input_error(q, exc, lang))
+    pn = slot.pn
+    if pn.constraint is not None:
+        ctx = state.ctx
+        assert ctx is not None
+        ctx.at(pn, slot.key, slot.indices, value)
+        try:
+            ok = bool(pn.constraint.evaluate_bool(ctx))
+        except Exception:
+            ok = False
+        ctx.value = None
+        if not ok:
+            return _reject(plan, state, progress, slot,
+                           _message_for(slot, state, lang, q.bind.constraint_message, "constraint"))
+    answers = dict(progress.answers)
+    answers[slot.key] = value
+    stash = progress.stash
+    if slot.key in stash:
+        stash = dict(stash)
+        del stash[slot.key]
+    new = replace(progress, answers=answers, stash=stash)
+    state = _state(plan, new, now, instance_id, frozenset({q.name}))
+    return _continue(plan, state, new, slot.key)
+
+
+def _continue(plan: Plan, state: State, progress: Progress, key: str) -> Step:
+    """After ``key`` was answered or skipped: record it in the history and move on."""
+    history = _push(progress.history, key)
+    i = state.index.get(key, -1)
+    return _advance(plan, state, progress, i, history, progress.reviewing)
+
+
+def _repeat_answer(plan: Plan, state: State, progress: Progress, slot: Slot, i: int, inp: Input,
+                   now: datetime, instance_id: str | None) -> Step:
+    lang = progress.language
+    if isinstance(inp, Text):
+        word = inp.value.strip().casefold()
+        inp = AddRepeat() if word in _YES else EndRepeat() if word in _NO else inp
+    if isinstance(inp, Skip):
+        inp = EndRepeat()
+    if isinstance(inp, EndRepeat):
+        history = _push(progress.history, slot.key)
+        return _advance(plan, state, progress, i, history, progress.reviewing)
+    if not isinstance(inp, AddRepeat):
+        return _reject(plan, state, progress, slot, message("repeat_answer", lang))
+    counts = dict(progress.repeat_counts)
+    n = counts.get(slot.key, 0) + 1
+    counts[slot.key] = n
+    new = replace(progress, repeat_counts=counts, history=_push(progress.history, slot.key))
+    state = _state(plan, new, now, instance_id)
+    head = f"{slot.key}[{n}]/"
+    first = next((j for j, s in enumerate(state.slots) if s.key.startswith(head)), None)
+    if first is None:
+        first = state.index.get(slot.key, 0)
+    target, notes = _scan(plan, state, first, lang)
+    if target is None:  # pragma: no cover - the prompt slot itself follows the instance
+        return _complete(state, new, notes, new.history)
+    return _ask(plan, state, new, target, notes, history=new.history, reviewing=False)
+
+
+def _back(plan: Plan, state: State, progress: Progress) -> Step:
+    history = list(progress.history)
+    while history:
+        key = history.pop()
+        i = state.index.get(key)
+        if i is not None and state.slots[i].asks and state.slots[i].relevant:
+            return _ask(plan, state, progress, state.slots[i], [], history=tuple(history))
+    if progress.completed or progress.position is None:
+        return Completed(progress=progress)
+    i = state.index.get(progress.position)
+    if i is None:
+        return Completed(progress=progress)
+    return _reject(plan, state, progress, state.slots[i], message("no_back", progress.language))
+
+
+def _jump(plan: Plan, state: State, progress: Progress, key: str, now: datetime,
+          instance_id: str | None) -> Step:
+    i = state.index.get(key)
+    if i is not None and state.slots[i].asks and state.slots[i].relevant:
+        return _ask(plan, state, progress, state.slots[i], [], reviewing=True)
+    pos = progress.position
+    j = state.index.get(pos) if pos is not None else None
+    if j is not None and state.slots[j].asks and state.slots[j].relevant:
+        return _reject(plan, state, progress, state.slots[j], message("bad_jump", progress.language))
+    if progress.completed:
+        return Completed(progress=progress)
+    return current_prompt(plan.form, progress, now=now, instance_id=instance_id)
+
+
+def review(form: Form, progress: Progress, *, now: datetime | None = None,
+           instance_id: str | None = None) -> list[ReviewItem]:
+    """Every answered, relevant question so far, in form order, with its label and shown value.
+
+    Select answers show their choice labels (joined by ``", "``); calculations are not listed.
+    Without ``now`` calculations using now()/today() keep their stored values.
+    """
+    plan = plan_for(form)
+    state = _state(plan, progress, now, instance_id)
+    lang = progress.language
+    dl = form.default_language
+    ctx = state.ctx
+    assert ctx is not None
+    items: list[ReviewItem] = []
+    for s in state.slots:
+        if s.kind != "q" or not s.relevant or not s.asks:
+            continue
+        value = state.answers.get(s.key)
+        if value is None:
+            continue
+        q = s.pn.node
+        assert isinstance(q, Question)
+        shown = value
+        if q.is_select:
+            labels = {ch.name: (pick(ch.labels, lang, dl) or ch.name) for ch in q.choices}
+            names = value.split(" ") if q.is_multiple else [value]
+            shown = ", ".join(labels.get(n, n) for n in names)
+        items.append(ReviewItem(key=s.key, label=_text(q.labels, ctx, s, lang, dl) or q.name,
+                                value=shown, question=q))
+    return items
+
+
+def submission_data(form: Form, progress: Progress, *, now: datetime | None = None,
+                    instance_id: str | None = None) -> dict[str, str]:
+    """The answers to keep at submission: relevant answers only (FC-17), calculations recomputed.
+
+    Keys are answer keys (``"grp/rep[2]/q"``) in form order, values canonical strings. Without ``now`` a calculation
+    that uses now()/today() keeps the value computed at the last step.
+    """
+    plan = plan_for(form)
+    state = _state(plan, progress, now, instance_id)
+    answers = state.answers
+    return {s.key: answers[s.key] for s in state.slots if s.kind == "q" and s.relevant and s.key in answers}
+
+
+def node_for(form: Form, key: str) -> PlanNode:
+    """The compiled node of an answer key (helper for callers rendering keys). Raises KeyError."""
+    from questionnaires.model import key_to_path
+
+    plan = plan_for(form)
+    return plan.nodes[plan.by_path[key_to_path(key)]]
