@@ -1,0 +1,251 @@
+"""Load-time checks of a survey sheet that pyxform does not make (or stops at the first of).
+
+Every check works on the survey rows as pyxform normalised them (`SurveyRow`), so it runs even when pyxform
+itself refused the form, and every check *collects* problems instead of stopping at the first:
+
+* each expression column (relevant, constraint, calculation, choice_filter, required, read_only,
+  repeat_count, dynamic default) parses with `questionnaires.expressions.parse`;
+* every ``${name}`` (in expressions, labels, hints, messages) names a question, group or repeat;
+  expressions may not use a metadata field (``${start}``: the interview does not hold it), labels may
+  (the caller fills it from paradata, see ``Form.metadata_names``); ``${last-saved#x}`` is refused;
+* calculations do not depend on themselves (``a`` uses ``b`` uses ``a``);
+* ``choice_filter`` only on select questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from questionnaires.errors import FormProblem
+
+#: ``${name}`` as XLSForm writes references (name: letters, digits, ``_ - .``).
+REFERENCE = re.compile(r"\$\{\s*([^{}\s]*)\s*\}")
+_LOOP_PLACEHOLDER = re.compile(r"%\((name|label)\)s")
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRow:
+    """One non-empty survey-sheet row as pyxform normalised its headers.
+
+    ``number`` is the 1-based sheet row; ``type`` the type text (list name stripped for selects);
+    ``kind`` one of ``"question"``, ``"select"``, ``"begin"``, ``"end"``, ``"metadata"``, ``"other"``;
+    ``name`` as written (``None`` for end rows); ``data`` pyxform's nested row dict (``bind``,
+    ``control``, ``label``…); ``in_loop`` is True inside ``begin loop`` (``%(name)s`` placeholders).
+    """
+
+    number: int
+    type: str
+    kind: str
+    name: str | None
+    data: Mapping[str, Any]
+    in_loop: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+#: (column shown to the user, where pyxform keeps it in a normalised row)
+EXPRESSION_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("relevant", ("bind", "relevant")),
+    ("constraint", ("bind", "constraint")),
+    ("calculation", ("bind", "calculate")),
+    ("required", ("bind", "required")),
+    ("read_only", ("bind", "readonly")),
+    ("choice_filter", ("choice_filter",)),
+    ("repeat_count", ("control", "jr:count")),
+)
+_TEXT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("label", "label"),
+    ("hint", "hint"),
+)
+_MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("constraint_message", "jr:constraintMsg"),
+    ("required_message", "jr:requiredMsg"),
+)
+_FLAGS = {"yes", "no", "true", "false", "true()", "false()", "1", "0", ""}
+
+
+def get_path(d: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """``d[k1][k2]…`` or ``None`` when a level is missing or not a mapping."""
+    cur: Any = d
+    for k in keys:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(k)
+    return cur
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [v for v in value.values() if isinstance(v, str)]
+    return []
+
+
+# ------------------------------------------------------------------------------ expression parsing
+class ExpressionProblem(Exception):
+    """Raised by `parse_references` for an expression that does not parse (message says why)."""
+
+
+def parse_references(source: str) -> frozenset[str]:
+    """Parse ``source`` with `questionnaires.expressions.parse`; return the ``${name}`` names it uses.
+
+    This is the single place where the reader calls the expression parser. Raises ExpressionProblem
+    with the parser's message when the expression is invalid (unknown function, bad syntax…). While
+    the expression module is not available, only the ``${name}`` references are extracted.
+    """
+    try:
+        from questionnaires.expressions import ExpressionError, parse
+    except ImportError:
+        return frozenset(m.group(1) for m in REFERENCE.finditer(source))
+    try:
+        expr = parse(source)
+    except ExpressionError as exc:
+        raise ExpressionProblem(str(exc)) from None
+    refs = getattr(expr, "references", None)
+    if refs is None:
+        return frozenset(m.group(1) for m in REFERENCE.finditer(source))
+    return frozenset(refs)
+
+
+def _dynamic_default(value: str, qtype: str) -> bool:
+    from pyxform.utils import default_is_dynamic
+
+    try:
+        return bool(default_is_dynamic(value, qtype))
+    except Exception:  # noqa: BLE001 — pyxform's lexer failing means "not a plain value" to us
+        return True
+
+
+# ---------------------------------------------------------------------------------------- checks
+def check_rows(
+    rows: Iterable[SurveyRow],
+    *,
+    metadata_names: Mapping[str, str],
+) -> list[FormProblem]:
+    """All problems found in ``rows`` (survey order). ``metadata_names`` maps metadata row names to types."""
+    rows = list(rows)
+    problems: list[FormProblem] = []
+    names: dict[str, list[int]] = {}
+    for r in rows:
+        if r.name and r.kind != "end":
+            names.setdefault(r.name, []).append(r.number)
+    calc_refs: dict[str, tuple[SurveyRow, frozenset[str]]] = {}
+
+    def check_refs(r: SurveyRow, column: str, refs: Iterable[str], *, in_text: bool = False) -> None:
+        for ref in sorted(set(refs)):
+            if ref.startswith("last-saved#"):
+                problems.append(FormProblem(
+                    "survey", r.number, column, "unsupported-last-saved",
+                    f"${{{ref}}} (the value from the last saved submission) is not supported in Suara — "
+                    "remove it; every submission starts empty.",
+                ))
+            elif ref in metadata_names and in_text:
+                continue  # shown from paradata when the caller has it (Form.metadata_names)
+            elif ref in metadata_names:
+                kind = metadata_names[ref]
+                instead = {"start": "now() (when the answer is given)", "end": "now()", "today": "today()"}.get(
+                    kind, "a question that asks for it"
+                )
+                problems.append(FormProblem(
+                    "survey", r.number, column, "metadata-reference",
+                    f"${{{ref}}} refers to the {kind} metadata field, which Suara records as paradata "
+                    f"outside the answers — use {instead} instead.",
+                ))
+            elif ref not in names:
+                problems.append(FormProblem(
+                    "survey", r.number, column, "unknown-reference",
+                    f"${{{ref}}} does not name any question, group or repeat on the survey sheet — "
+                    "check the spelling or add the question.",
+                ))
+            elif len(names[ref]) > 1 and not r.in_loop:
+                rows_text = ", ".join(str(n) for n in names[ref])
+                problems.append(FormProblem(
+                    "survey", r.number, column, "ambiguous-reference",
+                    f"${{{ref}}} is ambiguous: the name {ref!r} is used on rows {rows_text} — "
+                    "rename all but one of them.",
+                ))
+
+    for r in rows:
+        if r.kind in ("end", "metadata"):
+            continue
+        for column, keys in EXPRESSION_COLUMNS:
+            value = get_path(r.data, keys)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if column in ("required", "read_only") and value.strip().lower() in _FLAGS:
+                continue
+            if column == "choice_filter" and r.kind != "select":
+                problems.append(FormProblem(
+                    "survey", r.number, column, "choice-filter-not-select",
+                    f"choice_filter is set on a {r.type!r} row, but only select questions have choices "
+                    "to filter — remove it or move it to the select question.",
+                ))
+                continue
+            refs = _parse(r, column, value, problems)
+            if refs is None:
+                continue
+            check_refs(r, column, refs)
+            if column == "calculation" and r.name:
+                calc_refs[r.name] = (r, refs)
+        default = r.data.get("default")
+        if isinstance(default, str) and default.strip() and _dynamic_default(default, r.type):
+            refs = _parse(r, "default", default, problems)
+            if refs is not None:
+                check_refs(r, "default", refs)
+        for column, key in _TEXT_COLUMNS:
+            for text in _texts(r.data.get(key)):
+                check_refs(r, column, (m.group(1) for m in REFERENCE.finditer(text)), in_text=True)
+        for column, key in _MESSAGE_COLUMNS:
+            for text in _texts(get_path(r.data, ("bind", key))):
+                check_refs(r, column, (m.group(1) for m in REFERENCE.finditer(text)), in_text=True)
+
+    problems.extend(_cycles(calc_refs))
+    return problems
+
+
+def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -> frozenset[str] | None:
+    source = _LOOP_PLACEHOLDER.sub("x", value) if r.in_loop else value
+    try:
+        return parse_references(source)
+    except ExpressionProblem as exc:
+        problems.append(FormProblem(
+            "survey", r.number, column, "bad-expression",
+            f"{exc} (in {value!r}) — correct the expression; Suara follows XPath 1.0 and the ODK "
+            "functions listed in the XLSForm documentation.",
+        ))
+        return None
+
+
+def _cycles(calc_refs: Mapping[str, tuple[SurveyRow, frozenset[str]]]) -> list[FormProblem]:
+    """One problem per calculation cycle (reported at the cycle's first row)."""
+    graph = {name: sorted(ref for ref in refs if ref in calc_refs) for name, (_, refs) in calc_refs.items()}
+    state: dict[str, int] = {}  # 1 = on stack, 2 = done
+    found: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+    problems: list[FormProblem] = []
+    for cycle in found:
+        first = min(cycle[:-1], key=lambda n: calc_refs[n][0].number)
+        chain = " → ".join(f"${{{n}}}" for n in cycle)
+        problems.append(FormProblem(
+            "survey", calc_refs[first][0].number, "calculation", "cyclic-calculation",
+            f"the calculations depend on each other in a circle ({chain}), so none can be computed — "
+            "break the circle by making one of them use only answers.",
+        ))
+    return problems

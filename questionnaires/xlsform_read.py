@@ -1,0 +1,220 @@
+"""Reading the bytes of an XLSForm into pyxform's workbook structure, and turning pyxform errors into ours.
+
+Everything here goes through pyxform's own readers (``pyxform.xls2json_backends``: xlsx/xlsm via
+openpyxl, xls via xlrd, the CSV and markdown-table formats); Suara has no spreadsheet parser of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyxform.errors import PyXFormError
+from pyxform.xls2json_backends import (
+    DefinitionData,
+    csv_to_dict,
+    md_to_dict,
+    xls_to_dict,
+    xlsx_to_dict,
+)
+
+from questionnaires.errors import FormError, FormProblem
+
+_READERS = {
+    ".xlsx": xlsx_to_dict,
+    ".xlsm": xlsx_to_dict,
+    ".xls": xls_to_dict,
+    ".csv": csv_to_dict,
+    ".md": md_to_dict,
+}
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_WHAT_TO_DO = (
+    "Save the form from Excel, LibreOffice or Google Sheets as an .xlsx workbook with a sheet named "
+    "\"survey\" and try again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A form's bytes with what we know about where they came from.
+
+    ``name`` is the file name for messages (``"form.xlsx"``, or ``"<bytes>"``); ``stem`` the name
+    without suffix (the default form_id) or ``None``; ``directory`` the folder beside the form (for
+    select_one_from_file CSVs) or ``None``.
+    """
+
+    data: bytes
+    name: str
+    suffix: str
+    stem: str | None
+    directory: Path | None
+
+
+def open_source(source: str | Path | bytes, filename: str | None = None) -> SourceFile:
+    """Read ``source`` (a path, or the bytes of a file) into a `SourceFile`.
+
+    ``filename`` names bytes (its suffix chooses the reader, its stem the default form_id, its folder
+    the place of select_one_from_file CSVs when that folder exists). Raises FormError (code
+    ``"file-missing"`` / ``"file-unreadable"``) when a path cannot be read.
+    """
+    if isinstance(source, bytes | bytearray):
+        name = filename or "<bytes>"
+        p = Path(filename) if filename else None
+        directory = p.parent if p is not None and str(p.parent) not in ("", ".") and p.parent.is_dir() else None
+        return SourceFile(
+            data=bytes(source),
+            name=p.name if p else name,
+            suffix=p.suffix.lower() if p else "",
+            stem=p.stem if p else None,
+            directory=directory,
+        )
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FormError.single(
+            f"file {str(path)!r} does not exist — check the path and the spelling of the file name.",
+            code="file-missing",
+        ) from None
+    except IsADirectoryError:
+        raise FormError.single(
+            f"{str(path)!r} is a folder, not a form file — give the path of the .xlsx file.",
+            code="file-unreadable",
+        ) from None
+    except OSError as exc:
+        raise FormError.single(
+            f"cannot read {str(path)!r}: {exc.strerror or exc} — check the file's permissions.",
+            code="file-unreadable",
+        ) from None
+    fname = filename or path.name
+    return SourceFile(
+        data=data,
+        name=fname,
+        suffix=Path(fname).suffix.lower(),
+        stem=Path(fname).stem,
+        directory=path.resolve().parent,
+    )
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(_ZIP_MAGIC):
+        return ".xlsx"
+    if data.startswith(_OLE_MAGIC):
+        return ".xls"
+    head = data[:5000].decode("utf-8", errors="replace")
+    if head.count("|") >= 5:
+        return ".md"
+    if head.count(",") >= 4:
+        return ".csv"
+    return ""
+
+
+def read_workbook(src: SourceFile) -> DefinitionData:
+    """Parse ``src`` with the pyxform backend for its kind. Raises FormError ``"not-a-spreadsheet"``."""
+    suffix = src.suffix if src.suffix in _READERS else ""
+    sniffed = _sniff(src.data)
+    # The content decides between binary formats: a .xls that is really an .xlsx still reads.
+    if sniffed in (".xlsx", ".xls"):
+        kind = sniffed
+    else:
+        kind = suffix or sniffed
+    if not kind or (suffix in (".xlsx", ".xlsm", ".xls") and kind not in (".xlsx", ".xls")):
+        raise FormError.single(
+            f"{src.name} is not a spreadsheet (not an .xlsx/.xls workbook, nor an XLSForm CSV). {_WHAT_TO_DO}",
+            code="not-a-spreadsheet",
+        )
+    try:
+        book: dict[str, Any] = _READERS[kind](src.data)
+    except PyXFormError as exc:
+        raise FormError.single(
+            f"{src.name} could not be read as a {kind} file ({_clean(str(exc))}). {_WHAT_TO_DO}",
+            code="not-a-spreadsheet",
+        ) from None
+    except Exception as exc:  # noqa: BLE001 — any reader failure means "not a readable spreadsheet"
+        raise FormError.single(
+            f"{src.name} could not be read as a {kind} file ({type(exc).__name__}: {exc}). {_WHAT_TO_DO}",
+            code="not-a-spreadsheet",
+        ) from None
+    try:
+        return DefinitionData(fallback_form_name=src.stem, **book)
+    except TypeError:
+        # A sheet name pyxform lists but DefinitionData has no slot for: keep the known ones.
+        known = set(DefinitionData.__slots__)
+        return DefinitionData(fallback_form_name=src.stem, **{k: v for k, v in book.items() if k in known})
+
+
+# ---------------------------------------------------------------------------------- pyxform errors
+_ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
+_SHEET = re.compile(r"(?:On|on) the '(\w+)' sheet")
+_COLUMN = re.compile(r"the '([\w:\- ]+)' (?:value|column)")
+_CHOICES_HINTS = ("Choice names must be unique", "choice list", "choices sheet has")
+
+
+def _clean(msg: str) -> str:
+    return " ".join(msg.split())
+
+
+def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
+    """A `FormProblem` from a pyxform error: sheet, row and column from its context or its message text.
+
+    pyxform writes rows as ``[row : 62]`` and often the sheet and column in words (``On the 'choices'
+    sheet, the 'name' value is invalid``); both forms are understood. The message keeps pyxform's
+    wording (it says what is wrong) and adds what to do for the common cases.
+    """
+    text = _clean(str(exc))
+    ctx = getattr(exc, "context", {}) or {}
+    row: int | None = None
+    if isinstance(ctx.get("row"), int):
+        row = ctx["row"]
+    else:
+        m = _ROW.search(text)
+        if m:
+            row = int(m.group(1))
+    sheet = ctx.get("sheet") if isinstance(ctx.get("sheet"), str) else None
+    if sheet is None:
+        m = _SHEET.search(text)
+        if m:
+            sheet = m.group(1)
+    column = ctx.get("column") if isinstance(ctx.get("column"), str) else None
+    if column is None:
+        m = _COLUMN.search(text)
+        if m:
+            column = m.group(1)
+    message = _ROW.sub("", text).strip()
+    low = message.lower()
+    code = "pyxform"
+    if "list name not in choices sheet" in low:
+        code = "missing-choice-list"
+        column = column or "type"
+        message += " — add this list to the choices sheet (list_name column) or correct the list name."
+    elif "choice names must be unique" in low:
+        code = "duplicate-choice-name"
+        sheet = sheet or "choices"
+        message += (
+            " (Give every choice in a list its own name, or add allow_choice_duplicates = yes on the "
+            "settings sheet if the repetition is intended.)"
+        )
+    elif "must be unique within their nearest parent" in low or "duplicate" in low and "name" in low:
+        code = "duplicate-name"
+        column = column or "name"
+        message += " Rename one of the two rows."
+    elif "should be a choices sheet" in low:
+        code = "missing-choices-sheet"
+    elif "unmatched" in low or "end group" in low or "end repeat" in low:
+        code = "unmatched-group"
+        column = column or "type"
+    elif "no type" in low:
+        code = "missing-type"
+        column = column or "type"
+    elif "no name" in low:
+        code = "missing-name"
+        column = column or "name"
+    elif "missing calculation" in low:
+        code = "missing-calculation"
+        column = column or "calculation"
+    if row is not None and sheet is None and not any(h in message for h in _CHOICES_HINTS):
+        sheet = "survey"
+    return FormProblem(sheet=sheet, row=row, column=column, code=code, message=message)
