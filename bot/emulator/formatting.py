@@ -1,0 +1,102 @@
+"""Text formatting as Telegram applies it: HTML parse mode, entity offsets in UTF-16 code units.
+
+Rules from https://core.telegram.org/bots/api#html-style: only the listed tags are allowed; an unknown or
+unclosed tag makes the whole request fail with ``400 Bad Request: can't parse entities: ...``.
+MarkdownV2/Markdown texts are accepted and displayed as sent (not parsed; documented weakness).
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+#: HTML tag -> MessageEntity type (Bot API "Formatting options").
+_TAGS = {
+    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
+    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
+    "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
+
+
+class EntityParseError(ValueError):
+    """The text can't be parsed in the given parse mode; ``str(exc)`` is Telegram's description tail."""
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units (how Telegram measures entity offsets and lengths)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class _Parser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.pos = 0  # UTF-16 offset in the plain text
+        self.stack: list[tuple[str, int, dict[str, Any]]] = []
+        self.entities: list[dict[str, Any]] = []
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+        self.pos += utf16_len(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _TAGS:
+            raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {self._offset()}')
+        extra: dict[str, Any] = {}
+        attr = dict(attrs)
+        if tag == "span" and attr.get("class") != "tg-spoiler":
+            raise EntityParseError(f'Unsupported start tag "span" at byte offset {self._offset()}')
+        if tag == "a":
+            if not attr.get("href"):
+                raise EntityParseError("Can't find the URL of the text link")
+            extra["url"] = attr["href"]
+        if tag == "pre" and self.stack and self.stack[-1][0] == "pre":
+            pass
+        if tag == "code" and self.stack and self.stack[-1][0] == "pre":
+            lang = (attr.get("class") or "")
+            if lang.startswith("language-"):
+                self.stack[-1][2]["language"] = lang[len("language-"):]
+        self.stack.append((tag, self.pos, extra))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1][0] != tag:
+            open_tag = self.stack[-1][0] if self.stack else None
+            if open_tag is None:
+                raise EntityParseError(f'Unexpected end tag at byte offset {self._offset()}')
+            raise EntityParseError(
+                f'Can\'t find end tag corresponding to start tag "{open_tag}"')
+        _, start, extra = self.stack.pop()
+        if self.pos > start:
+            entity = {"type": _TAGS[tag], "offset": start, "length": self.pos - start}
+            entity.update(extra)
+            self.entities.append(entity)
+
+    def _offset(self) -> int:
+        return len("".join(self.out).encode("utf-8"))
+
+
+def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Parse Telegram HTML into ``(plain_text, entities)``; raises :class:`EntityParseError`."""
+    parser = _Parser()
+    parser.feed(text)
+    parser.close()
+    if parser.stack:
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{parser.stack[-1][0]}"')
+    parser.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(parser.out), parser.entities
+
+
+def render(text: str, parse_mode: str | None, entities: list[dict[str, Any]] | None) -> tuple[str, list[dict[str, Any]]]:
+    """What the user sees for ``text`` sent with ``parse_mode``/``entities``: ``(plain_text, entities)``.
+
+    Raises :class:`EntityParseError` for malformed HTML or an unknown parse mode.
+    """
+    if entities:
+        return text, list(entities)
+    mode = (parse_mode or "").lower()
+    if mode == "html":
+        return parse_html(text)
+    if mode in ("", "markdown", "markdownv2"):
+        return text, []
+    raise EntityParseError(f"Unsupported parse_mode {parse_mode!r}")
