@@ -55,7 +55,7 @@ from questionnaires.model import (
     Repeat,
     frozen_map,
 )
-from questionnaires.xlsform_checks import SurveyRow, check_rows
+from questionnaires.xlsform_checks import ExpressionProblem, SurveyRow, check_rows, parse_expression
 from questionnaires.xlsform_read import SourceFile, open_source, problem_from_pyxform, read_workbook
 from questionnaires.xlsform_types import (
     language_code,
@@ -177,6 +177,7 @@ class _Loader:
         if problems:
             raise FormError(_sorted(problems))
         form = self._build(data, scan)
+        self._check_choice_filters(form)
         if self.problems:
             raise FormError(_sorted(self.problems))
         return form
@@ -345,6 +346,30 @@ class _Loader:
                     "survey", r.number, "type", "unsupported-file-type",
                     f"{command} reads CSV files only in Suara, not {list_name!r} — save the list as a CSV "
                     "file (columns name, label) next to the form.",
+                ))
+
+    def _check_choice_filters(self, form: Form) -> None:
+        """Bare names in a choice_filter must be columns of the question's choice list."""
+        header_cols: set[str] = set()
+        if self.book.choices_header:
+            header_cols = {str(h).split("::")[0].strip() for h in self.book.choices_header[0]}
+        for q in form.questions():
+            if not q.bind.choice_filter or not q.is_select:
+                continue
+            try:
+                parsed = parse_expression(q.bind.choice_filter)
+            except ExpressionProblem:
+                continue  # already reported by the row checks
+            known = {"name", "label"} | header_cols
+            for c in q.choices:
+                known.update(c.extra)
+            missing = sorted(parsed.columns - known)
+            if missing:
+                self.problems.append(FormProblem(
+                    "survey", q.row, "choice_filter", "unknown-choice-column",
+                    f"the choice_filter {q.bind.choice_filter!r} uses {', '.join(missing)}, which is not a "
+                    f"column of the choice list {q.list_name!r} — add that column on the choices sheet, or "
+                    "write ${name} if you meant a question.",
                 ))
 
     # ---------------------------------------------------------------------------------- mapping

@@ -86,28 +86,31 @@ def _texts(value: Any) -> list[str]:
 
 # ------------------------------------------------------------------------------ expression parsing
 class ExpressionProblem(Exception):
-    """Raised by `parse_references` for an expression that does not parse (message says why)."""
+    """Raised by `parse_expression` for an expression that does not parse (message says why)."""
 
 
-def parse_references(source: str) -> frozenset[str]:
-    """Parse ``source`` with `questionnaires.expressions.parse`; return the ``${name}`` names it uses.
+@dataclass(frozen=True, slots=True)
+class ParsedExpression:
+    """What the reader needs from a parsed expression: ``${name}`` references and bare column names."""
 
-    This is the single place where the reader calls the expression parser. Raises ExpressionProblem
-    with the parser's message when the expression is invalid (unknown function, bad syntax…). While
-    the expression module is not available, only the ``${name}`` references are extracted.
+    references: frozenset[str]
+    columns: frozenset[str] = frozenset()
+
+
+def parse_expression(source: str) -> ParsedExpression:
+    """Parse ``source`` with `questionnaires.expressions.parse` (the one place the reader calls it).
+
+    Raises ExpressionProblem with the parser's plain-words message and position when the expression is
+    invalid (unknown function, bad syntax, paths like ``../x``…).
     """
-    try:
-        from questionnaires.expressions import ExpressionError, parse
-    except ImportError:
-        return frozenset(m.group(1) for m in REFERENCE.finditer(source))
+    from questionnaires.expressions import ExpressionError, parse
+
     try:
         expr = parse(source)
     except ExpressionError as exc:
-        raise ExpressionProblem(str(exc)) from None
-    refs = getattr(expr, "references", None)
-    if refs is None:
-        return frozenset(m.group(1) for m in REFERENCE.finditer(source))
-    return frozenset(refs)
+        where = f" at character {exc.position + 1}" if exc.position is not None else ""
+        raise ExpressionProblem(f"{exc.message}{where}") from None
+    return ParsedExpression(frozenset(expr.references), frozenset(expr.columns))
 
 
 def _dynamic_default(value: str, qtype: str) -> bool:
@@ -184,17 +187,26 @@ def check_rows(
                     "to filter — remove it or move it to the select question.",
                 ))
                 continue
-            refs = _parse(r, column, value, problems)
-            if refs is None:
+            parsed = _parse(r, column, value, problems)
+            if parsed is None:
                 continue
+            if parsed.columns and column != "choice_filter":
+                names_text = ", ".join(sorted(parsed.columns))
+                problems.append(FormProblem(
+                    "survey", r.number, column, "bare-name",
+                    f"{names_text} in {value!r} is a bare name, which only means a choices-sheet column "
+                    "inside a choice_filter — refer to a question as ${name}.",
+                ))
+                continue
+            refs = parsed.references
             check_refs(r, column, refs)
             if column == "calculation" and r.name:
                 calc_refs[r.name] = (r, refs)
         default = r.data.get("default")
         if isinstance(default, str) and default.strip() and _dynamic_default(default, r.type):
-            refs = _parse(r, "default", default, problems)
-            if refs is not None:
-                check_refs(r, "default", refs)
+            parsed = _parse(r, "default", default, problems)
+            if parsed is not None:
+                check_refs(r, "default", parsed.references)
         for column, key in _TEXT_COLUMNS:
             for text in _texts(r.data.get(key)):
                 check_refs(r, column, (m.group(1) for m in REFERENCE.finditer(text)), in_text=True)
@@ -206,15 +218,15 @@ def check_rows(
     return problems
 
 
-def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -> frozenset[str] | None:
+def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -> ParsedExpression | None:
     source = _LOOP_PLACEHOLDER.sub("x", value) if r.in_loop else value
     try:
-        return parse_references(source)
+        return parse_expression(source)
     except ExpressionProblem as exc:
         problems.append(FormProblem(
             "survey", r.number, column, "bad-expression",
-            f"{exc} (in {value!r}) — correct the expression; Suara follows XPath 1.0 and the ODK "
-            "functions listed in the XLSForm documentation.",
+            f"{exc} in {value!r} — correct the {column} expression (XPath 1.0 with the ODK functions, "
+            "see https://xlsform.org/en/#formulas).",
         ))
         return None
 

@@ -1,0 +1,134 @@
+"""`suara check FORM.xlsx [--json]`: load an XLSForm the way Suara will run it and report on it.
+
+Exit code 0 and a summary when the form loads (form_id, version, title, languages, questions by type,
+groups, repeats, metadata); exit code 1 with one line per problem (sheet, row, column, what to do) when
+it does not, including a missing or unreadable file. ``--json`` prints the same information as JSON
+(``{"ok": true, "summary": {...}}`` or ``{"ok": false, "problems": [...]}``) on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from questionnaires.errors import FormError
+from questionnaires.model import Form, Group, Repeat
+from questionnaires.xlsform import load_xlsform
+
+HELP = "Check an XLSForm: print a summary, or every problem with its sheet, row and column."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``FORM`` (path to .xlsx/.xls/.csv/.md) and ``--json``."""
+    parser.add_argument("form", metavar="FORM", help="the XLSForm file (.xlsx, .xls, XLSForm .csv or .md)")
+    parser.add_argument("--json", action="store_true", help="print the summary or the problems as JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What `suara check` reports about a form that loads."""
+
+    file: str
+    form_id: str
+    version: str
+    title: str
+    languages: list[dict[str, str]]
+    default_language: str
+    questions: int
+    questions_by_type: dict[str, int]
+    groups: list[str]
+    repeats: list[dict[str, Any]]
+    metadata: list[str]
+    choice_lists: int
+    choices: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (field names as keys)."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def summarise(form: Form, file: str) -> Summary:
+    """The `Summary` of a loaded form (question counts include calculate/hidden/note)."""
+    questions = form.questions()
+    by_type = Counter(q.type for q in questions)
+    nodes = list(form.walk())
+    return Summary(
+        file=file,
+        form_id=form.form_id,
+        version=form.version,
+        title=form.title,
+        languages=[{"code": lang.code, "name": lang.name} for lang in form.languages],
+        default_language=form.default_language,
+        questions=len(questions),
+        questions_by_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
+        groups=[n.path for n in nodes if isinstance(n, Group)],
+        repeats=[
+            {"path": n.path, "repeat_count": n.repeat_count, "questions": sum(1 for _ in _questions_in(n))}
+            for n in nodes
+            if isinstance(n, Repeat)
+        ],
+        metadata=list(form.metadata),
+        choice_lists=len(form.choice_lists),
+        choices=sum(len(v) for v in form.choice_lists.values()),
+    )
+
+
+def _questions_in(node: Group | Repeat) -> list[object]:
+    out: list[object] = []
+    for c in node.children:
+        if isinstance(c, Group | Repeat):
+            out.extend(_questions_in(c))
+        else:
+            out.append(c)
+    return out
+
+
+def _print_summary(s: Summary) -> None:
+    langs = ", ".join(f"{lang['name']} ({lang['code']})" if lang["name"] != lang["code"] else lang["code"]
+                      for lang in s.languages)
+    print(f"{s.file}: OK")
+    print(f"  form_id:    {s.form_id}")
+    print(f"  version:    {s.version or '(none)'}")
+    print(f"  title:      {s.title}")
+    print(f"  languages:  {langs}; default {s.default_language}")
+    types = ", ".join(f"{t} {n}" for t, n in s.questions_by_type.items())
+    print(f"  questions:  {s.questions} ({types})")
+    print(f"  groups:     {len(s.groups)}")
+    if s.repeats:
+        reps = "; ".join(
+            f"{r['path']} ({'repeat_count ' + r['repeat_count'] if r['repeat_count'] else 'open-ended'})"
+            for r in s.repeats
+        )
+        print(f"  repeats:    {len(s.repeats)}: {reps}")
+    else:
+        print("  repeats:    0")
+    print(f"  choices:    {s.choices} in {s.choice_lists} lists")
+    print(f"  metadata:   {', '.join(s.metadata) if s.metadata else '(none)'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check ``args.form``. Returns 0 when it loads, 1 otherwise (never raises for a bad form)."""
+    path = Path(args.form)
+    try:
+        form = load_xlsform(path)
+    except FormError as err:
+        if args.json:
+            payload = {"ok": False, "file": str(path), "problems": [p.to_dict() for p in err.problems]}
+            print(json.dumps(payload, ensure_ascii=False, indent=2))
+        else:
+            n = len(err.problems)
+            print(f"{path}: {n} problem{'s' if n != 1 else ''} — Suara cannot run this form:", file=sys.stderr)
+            for p in err.problems:
+                print(f"  {p}", file=sys.stderr)
+        return 1
+    summary = summarise(form, str(path))
+    if args.json:
+        print(json.dumps({"ok": True, "summary": summary.to_dict()}, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(summary)
+    return 0
