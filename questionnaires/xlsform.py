@@ -162,7 +162,10 @@ class _Loader:
         except PyXFormError as exc:
             p = problem_from_pyxform(exc)
             # Skip pyxform's complaint when it is about a row we already refused or reported.
-            if not (p.row is not None and (p.row in scan.unsupported_rows or _same_as_ours(p, problems))):
+            consequence = (p.row is not None and (p.row in scan.unsupported_rows or _same_as_ours(p, problems))) or (
+                p.row is None and bool(scan.unsupported_rows) and "external" in p.message.lower()
+            )
+            if not consequence:
                 problems.insert(0, p)
             if not problems:
                 problems.append(p)
@@ -301,6 +304,14 @@ class _Loader:
             return
         if aliases.settings_header.get(r.type):
             return  # a setting written on the survey sheet (pyxform's convention)
+        if r.type in aliases.select or r.type.lower() in aliases.select:
+            scan.unsupported_rows.add(r.number)
+            scan.problems.append(FormProblem(
+                "survey", r.number, "type", "missing-list-name",
+                f"{r.type!r} needs the name of its choice list after it, e.g. '{r.type} yes_no' — add the "
+                "list_name used on the choices sheet.",
+            ))
+            return
         reason = unsupported_reason(r.type)
         if reason is None and RE_OSM.search(r.type):
             reason = unsupported_reason("osm")
@@ -354,7 +365,7 @@ class _Loader:
         if self.book.choices_header:
             header_cols = {str(h).split("::")[0].strip() for h in self.book.choices_header[0]}
         for q in form.questions():
-            if not q.bind.choice_filter or not q.is_select:
+            if not q.bind.choice_filter or not q.is_select or not q.choices:
                 continue
             try:
                 parsed = parse_expression(q.bind.choice_filter)
