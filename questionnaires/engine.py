@@ -56,7 +56,7 @@ from types import MappingProxyType
 
 from questionnaires import expressions
 from questionnaires.engine_plan import REPEAT, Plan, PlanNode, plan_for
-from questionnaires.engine_state import EvalContext, Slot, State, evaluate
+from questionnaires.engine_state import EvalContext, Slot, State, evaluate, remember, state_for, update
 from questionnaires.engine_values import InputError, canonical
 from questionnaires.interview import (
     AddRepeat,
@@ -88,10 +88,26 @@ _NO = frozenset({"n", "no", "tidak", "tdk", "t", "-", "0", "selesai", "end", "do
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _state(plan: Plan, progress: Progress, now: datetime | None, instance_id: str | None,
-           changed: frozenset[str] = frozenset()) -> State:
-    return evaluate(plan, progress.answers, progress.stash, progress.repeat_counts, progress.language,
-                    now, instance_id, changed)
+def _state(plan: Plan, progress: Progress, now: datetime | None, instance_id: str | None) -> State:
+    return state_for(plan, progress.answers, progress.stash, progress.repeat_counts, progress.language,
+                     now, instance_id)
+
+
+def _apply(plan: Plan, state: State, key: str, name: str, value: str | None, now: datetime,
+           instance_id: str | None) -> State:
+    """The state after setting (or clearing, ``value=None``) the answer ``key`` of question ``name``."""
+    answers = dict(state.answers)
+    stash = dict(state.stash)
+    if value is None:
+        answers.pop(key, None)
+    else:
+        answers[key] = value
+    stash.pop(key, None)
+    changed = frozenset({name})
+    new = update(state, answers, stash, {name}, changed, now)
+    if new is None:
+        new = evaluate(plan, answers, stash, state.counts, state.language, now, instance_id, changed)
+    return new
 
 
 def _text(texts: object, ctx: EvalContext, slot: Slot, lang: str, default_lang: str) -> str:
@@ -202,7 +218,7 @@ def _prompt(plan: Plan, state: State, slot: Slot, progress_lang: str, can_back: 
     required = _required(slot, state)
     return Prompt(
         kind="question", key=slot.key, question=q, label=label, hint=hint, choices=choices,
-        current=current, required=required, number=slot.ordinal, total=state.total,
+        current=current, required=required, number=state.number(state.index[slot.key]), total=state.total,
         can_skip=not required, can_back=can_back,
         group_labels=_group_labels(plan, slot, state, progress_lang, dl),
     )
@@ -266,13 +282,11 @@ def _required_missing(state: State) -> Slot | None:
 
 
 def _freeze(progress: Progress, state: State, **changes: object) -> Progress:
-    return replace(
-        progress,
-        answers=MappingProxyType(state.answers),
-        stash=MappingProxyType(state.stash),
-        repeat_counts=MappingProxyType(state.counts),
-        **changes,  # type: ignore[arg-type]
-    )
+    answers = MappingProxyType(state.answers)
+    stash = MappingProxyType(state.stash)
+    counts = MappingProxyType(state.counts)
+    remember(state, answers, stash, counts)
+    return replace(progress, answers=answers, stash=stash, repeat_counts=counts, **changes)  # type: ignore[arg-type]
 
 
 def _push(history: tuple[str, ...], key: str | None) -> tuple[str, ...]:
@@ -406,13 +420,8 @@ def step(form: Form, progress: Progress, inp: Input, *, now: datetime, instance_
         if _required(slot, state):
             return _reject(plan, state, progress, slot,
                            _message_for(slot, state, lang, q.bind.required_message, "required"))
-        answers = dict(progress.answers)
-        stash = dict(progress.stash)
-        answers.pop(slot.key, None)
-        stash.pop(slot.key, None)
-        new = replace(progress, answers=answers, stash=stash)
-        state = _state(plan, new, now, instance_id, frozenset({q.name}))
-        return _continue(plan, state, new, slot.key)
+        state = _apply(plan, state, slot.key, q.name, None, now, instance_id)
+        return _continue(plan, state, progress, slot.key)
     if isinstance(inp, (AddRepeat, EndRepeat)):
         return _reject(plan, state, progress, slot, message("not_repeat", lang))
     if not isinstance(inp, (Text, Select, Location, MediaRef)):
@@ -424,26 +433,17 @@ def step(form: Form, progress: Progress, inp: Input, *, now: datetime, instance_
         return _reject(plan, state, progress, slot, _input_error(q, exc, lang))
     pn = slot.pn
     if pn.constraint is not None:
-        ctx = state.ctx
-        assert ctx is not None
+        ctx = state.context(now)
         ctx.at(pn, slot.key, slot.indices, value)
         try:
             ok = bool(pn.constraint.evaluate_bool(ctx))
         except Exception:
             ok = False
-        ctx.value = None
         if not ok:
             return _reject(plan, state, progress, slot,
                            _message_for(slot, state, lang, q.bind.constraint_message, "constraint"))
-    answers = dict(progress.answers)
-    answers[slot.key] = value
-    stash = progress.stash
-    if slot.key in stash:
-        stash = dict(stash)
-        del stash[slot.key]
-    new = replace(progress, answers=answers, stash=stash)
-    state = _state(plan, new, now, instance_id, frozenset({q.name}))
-    return _continue(plan, state, new, slot.key)
+    state = _apply(plan, state, slot.key, q.name, value, now, instance_id)
+    return _continue(plan, state, progress, slot.key)
 
 
 def _continue(plan: Plan, state: State, progress: Progress, key: str) -> Step:
@@ -466,11 +466,11 @@ def _repeat_answer(plan: Plan, state: State, progress: Progress, slot: Slot, i: 
         return _advance(plan, state, progress, i, history, progress.reviewing)
     if not isinstance(inp, AddRepeat):
         return _reject(plan, state, progress, slot, message("repeat_answer", lang))
-    counts = dict(progress.repeat_counts)
+    counts = dict(state.counts)
     n = counts.get(slot.key, 0) + 1
     counts[slot.key] = n
-    new = replace(progress, repeat_counts=counts, history=_push(progress.history, slot.key))
-    state = _state(plan, new, now, instance_id)
+    new = replace(progress, history=_push(progress.history, slot.key))
+    state = evaluate(plan, state.answers, state.stash, counts, progress.language, now, instance_id)
     head = f"{slot.key}[{n}]/"
     first = next((j for j, s in enumerate(state.slots) if s.key.startswith(head)), None)
     if first is None:

@@ -64,6 +64,8 @@ class PlanNode:
     default_literal: str | None = None
     repeat_count: Any = None
     trigger: tuple[str, ...] = ()
+    has_repeat_below: bool = False
+    uses_now: bool = False
     computed: bool = False
     is_note: bool = False
     asks: bool = False
@@ -86,7 +88,11 @@ class Plan:
     """A compiled form: ``nodes`` in form order, ``top`` the top-level indices, lookups by name/path.
 
     ``forward_refs`` is True when some expression refers to a node that comes later in form order (the
-    engine then repeats its evaluation pass until the answers settle).
+    engine then repeats its evaluation pass until the answers settle). ``deps`` maps a name to the
+    nodes whose state expressions (relevant, calculation, read_only, dynamic default, repeat_count,
+    trigger) use it, in form order; ``now_nodes`` are the nodes whose state expressions call
+    now()/today(). ``states`` is the engine's small cache of recent evaluation states (see
+    `questionnaires.engine_state.state_for`).
     """
 
     form: Form
@@ -95,8 +101,10 @@ class Plan:
     by_name: dict[str, int]
     by_path: dict[str, int]
     forward_refs: bool
-    has_dynamic: bool = False
-    notes: dict[str, Any] = field(default_factory=dict)
+    deps: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    now_nodes: tuple[int, ...] = ()
+    states: OrderedDict[int, Any] = field(default_factory=OrderedDict)
+    states_lock: Lock = field(default_factory=Lock)
 
 
 def _compile(src: str | None, pn: PlanNode, column: str, refs: set[str]) -> Any:
@@ -124,6 +132,7 @@ def compile_form(form: Form) -> Plan:
     by_name: dict[str, int] = {}
     by_path: dict[str, int] = {}
     refs_of: dict[int, set[str]] = {}
+    state_refs: dict[int, set[str]] = {}
 
     def add(node: Node, parent: int, repeats: tuple[int, ...]) -> int:
         kind = QUESTION if isinstance(node, Question) else REPEAT if isinstance(node, Repeat) else GROUP
@@ -143,21 +152,23 @@ def compile_form(form: Form) -> Plan:
         by_name.setdefault(node.name, pn.index)
         by_path[node.path] = pn.index
         refs: set[str] = set()
+        srefs: set[str] = set()
         bind = node.bind
-        pn.relevant = _compile(bind.relevant, pn, "relevant", refs)
+        pn.relevant = _compile(bind.relevant, pn, "relevant", srefs)
         if kind == QUESTION:
             assert isinstance(node, Question)
             pn.required = _compile(bind.required, pn, "required", refs)
             pn.constraint = _compile(bind.constraint, pn, "constraint", refs)
-            pn.calculation = _compile(bind.calculation, pn, "calculation", refs)
+            pn.calculation = _compile(bind.calculation, pn, "calculation", srefs)
             pn.choice_filter = _compile(bind.choice_filter, pn, "choice_filter", refs)
-            pn.read_only = _compile(bind.read_only, pn, "read_only", refs)
+            pn.read_only = _compile(bind.read_only, pn, "read_only", srefs)
             if bind.default is not None and str(bind.default) != "":
                 if _is_expression_default(str(bind.default)):
-                    pn.default = _compile(bind.default, pn, "default", refs)
+                    pn.default = _compile(bind.default, pn, "default", srefs)
                 else:
                     pn.default_literal = str(bind.default)
             pn.trigger = tuple(t.strip().removeprefix("${").removesuffix("}") for t in bind.trigger)
+            srefs.update(pn.trigger)
             pn.computed = node.type in SILENT_TYPES or pn.calculation is not None
             pn.is_note = node.type == "note" and not pn.computed
             pn.asks = not pn.computed and not pn.is_note
@@ -166,12 +177,16 @@ def compile_form(form: Form) -> Plan:
                 refs.update(_NAME_REF.findall(text))
         elif kind == REPEAT:
             assert isinstance(node, Repeat)
-            pn.repeat_count = _compile(node.repeat_count, pn, "repeat_count", refs)
-        refs_of[pn.index] = refs
+            pn.repeat_count = _compile(node.repeat_count, pn, "repeat_count", srefs)
+        pn.uses_now = any(getattr(e, "uses_now", False) for e in
+                          (pn.relevant, pn.calculation, pn.read_only, pn.default, pn.repeat_count))
+        state_refs[pn.index] = srefs
+        refs_of[pn.index] = refs | srefs
         if kind != QUESTION:
             assert isinstance(node, (Group, Repeat))
             inner = repeats + (pn.index,) if kind == REPEAT else repeats
             pn.children = tuple(add(child, pn.index, inner) for child in node.children)
+            pn.has_repeat_below = any(nodes[c].kind == REPEAT or nodes[c].has_repeat_below for c in pn.children)
         pn.end = len(nodes)
         return pn.index
 
@@ -182,7 +197,15 @@ def compile_form(form: Form) -> Plan:
             target = by_name.get(name)
             if target is not None and target > idx and not _inside(nodes, idx, target):
                 forward = True
-    return Plan(form=form, nodes=nodes, top=top, by_name=by_name, by_path=by_path, forward_refs=forward)
+    deps: dict[str, list[int]] = {}
+    for idx in sorted(state_refs):
+        for name in state_refs[idx]:
+            deps.setdefault(name, []).append(idx)
+    return Plan(
+        form=form, nodes=nodes, top=top, by_name=by_name, by_path=by_path, forward_refs=forward,
+        deps={k: tuple(v) for k, v in deps.items()},
+        now_nodes=tuple(pn.index for pn in nodes if pn.uses_now),
+    )
 
 
 def _inside(nodes: list[PlanNode], outer: int, inner: int) -> bool:

@@ -17,6 +17,7 @@ later node (`Plan.forward_refs`) the pass is repeated until the answers settle (
 
 from __future__ import annotations
 
+import heapq
 import uuid as _uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -169,41 +170,90 @@ class EvalContext:
 
 
 class Slot:
-    """One place in the interview: a question instance, or the "add another?" prompt of a repeat.
+    """One place in the interview, in interview order.
 
-    ``key`` is the answer key (for a repeat prompt: the repeat's instance-count key). ``relevant`` is
-    the combined relevance (own and every ancestor's). ``ordinal`` is the 1-based number among the
-    relevant askable questions (0 otherwise). ``kind`` is ``"q"`` for a question, ``"r"`` for a prompt.
-    ``asks`` is True when the slot prompts (relevant, not read-only, not a note or calculation).
+    ``kind``: ``"q"`` a question instance, ``"g"`` a group or repeat (a container whose subtree is the
+    slots up to ``end``), ``"r"`` the "add another?" prompt after a relevant open-ended repeat.
+    ``key`` is the answer key (for ``"r"`` and a repeat's ``"g"``: the repeat's instance-count key).
+    ``own`` is the node's own ``relevant`` result, ``relevant`` the combined one (own and every
+    ancestor's); ``parent`` the index of the enclosing container slot (-1 at top level). ``asks`` is
+    True when the slot prompts (not a note, calculation or read-only question); ``shows`` when it is
+    passed as a note. Slots are shared between states and never changed once published.
     """
 
-    __slots__ = ("pn", "key", "indices", "relevant", "ordinal", "kind", "asks", "shows")
+    __slots__ = ("pn", "key", "indices", "own", "relevant", "parent", "end", "kind", "asks", "shows")
 
-    def __init__(self, pn: PlanNode, key: str, indices: tuple[int, ...], relevant: bool, kind: str) -> None:
+    def __init__(self, pn: PlanNode, key: str, indices: tuple[int, ...], kind: str, parent: int) -> None:
         self.pn = pn
         self.key = key
         self.indices = indices
-        self.relevant = relevant
         self.kind = kind
-        self.ordinal = 0
+        self.parent = parent
+        self.own = True
+        self.relevant = True
+        self.end = 0
         self.asks = False
         self.shows = False
 
+    def copy(self) -> Slot:
+        """A copy (copy-on-write in incremental updates)."""
+        s = Slot(self.pn, self.key, self.indices, self.kind, self.parent)
+        s.own = self.own
+        s.relevant = self.relevant
+        s.end = self.end
+        s.asks = self.asks
+        s.shows = self.shows
+        return s
+
 
 class State:
-    """The result of `evaluate`: ``slots`` in interview order, ``index`` key -> slot position (askable
-    kinds only), the new ``answers``/``stash``/``counts`` dicts and ``total`` relevant askable questions."""
+    """One evaluation of a form against answers (immutable once built; cached and shared).
 
-    __slots__ = ("slots", "index", "answers", "stash", "counts", "total", "ctx")
+    ``slots`` in interview order; ``index`` answer key -> slot index for ``"q"``/``"r"`` slots;
+    ``node_slots`` plan index -> slot indices of that node's instances; ``answers``/``stash``/``counts``
+    after the evaluation; ``language``/``now``/``instance_id`` the inputs it was computed with.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("plan", "slots", "index", "node_slots", "answers", "stash", "counts", "language", "now",
+                 "instance_id", "_total", "_ctx")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
         self.slots: list[Slot] = []
         self.index: dict[str, int] = {}
+        self.node_slots: list[list[int]] = []
         self.answers: dict[str, str] = {}
         self.stash: dict[str, str] = {}
         self.counts: dict[str, int] = {}
-        self.total = 0
-        self.ctx: EvalContext | None = None
+        self.language = ""
+        self.now: datetime | None = None
+        self.instance_id: str | None = None
+        self._total = -1
+        self._ctx: EvalContext | None = None
+
+    @property
+    def ctx(self) -> EvalContext:
+        """A scratch context of this state (labels, choice filters, required; not thread-safe)."""
+        if self._ctx is None:
+            self._ctx = self.context()
+        return self._ctx
+
+    def context(self, now: datetime | None = None) -> EvalContext:
+        """A fresh evaluation context over this state's answers (``now`` overrides the state's)."""
+        return EvalContext(self.plan, self.answers, self.counts, self.language, now or self.now,
+                           self.instance_id)
+
+    @property
+    def total(self) -> int:
+        """How many relevant questions are asked in all (the ``~23`` of "7 of ~23")."""
+        if self._total < 0:
+            self._total = sum(1 for s in self.slots if s.asks and s.relevant and s.kind == "q")
+        return self._total
+
+    def number(self, i: int) -> int:
+        """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
+        slots = self.slots
+        return 1 + sum(1 for j in range(i) if slots[j].asks and slots[j].relevant and slots[j].kind == "q")
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -232,6 +282,49 @@ def _count(expr: Any, ctx: EvalContext) -> int:
     return max(0, min(MAX_REPEAT_COUNT, int(value)))
 
 
+def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: dict[str, str],
+              changed: frozenset[str]) -> None:
+    """Apply a question's rules for relevance ``rel``: calculation, stash, read-only default; sets
+    ``slot.asks`` / ``slot.shows``. The one place these rules live (full and incremental passes)."""
+    pn = slot.pn
+    key = slot.key
+    slot.asks = False
+    slot.shows = False
+    if pn.computed:
+        if rel:
+            if not (pn.trigger and not changed.intersection(pn.trigger)):
+                ctx.at(pn, key, slot.indices)
+                value = _str(pn.calculation, ctx)
+                if value is not None:
+                    if value == "" or value == "NaN":  # arithmetic on empty answers: empty
+                        ans.pop(key, None)
+                    else:
+                        ans[key] = value
+            slot.shows = pn.node.type not in ("calculate", "hidden")
+        else:
+            ans.pop(key, None)
+        return
+    if not rel:
+        if key in ans:
+            st[key] = ans.pop(key)
+        return
+    read_only = False
+    if pn.read_only is not None:
+        ctx.at(pn, key, slot.indices)
+        read_only = _bool(pn.read_only, ctx)
+    if read_only and key not in ans:
+        default = pn.default_literal
+        if pn.default is not None:
+            ctx.at(pn, key, slot.indices)
+            default = _str(pn.default, ctx)
+        if default:
+            ans[key] = default
+    if pn.is_note or read_only:
+        slot.shows = True
+    else:
+        slot.asks = True
+
+
 def evaluate(
     plan: Plan,
     answers: Mapping[str, str],
@@ -247,33 +340,31 @@ def evaluate(
     ``changed`` holds the names of questions answered in this step (calculations with a ``trigger``
     are recomputed only when one of their trigger questions changed).
     """
-    state = State()
+    state = State(plan)
     ans = dict(answers)
     st = dict(stash)
     cnt = dict(counts)
-    ctx = EvalContext(plan, ans, cnt, language, now, instance_id)
+    state.answers, state.stash, state.counts = ans, st, cnt
+    state.language, state.now, state.instance_id = language, now, instance_id
+    ctx = state.context()
     passes = 6 if plan.forward_refs else 1
+    slots: list[Slot] = []
     for _ in range(passes):
         before = dict(ans) if passes > 1 else None
-        slots: list[Slot] = []
-        _walk(plan, plan.top, "", (), True, ctx, ans, st, cnt, slots, changed)
+        slots = []
+        _walk(plan, plan.top, "", (), True, -1, ctx, ans, st, cnt, slots, changed)
         if before is None or before == ans:
             break
     index: dict[str, int] = {}
-    ordinal = 0
+    node_slots: list[list[int]] = [[] for _ in plan.nodes]
     for i, s in enumerate(slots):
-        if s.kind == "r" or s.pn.kind == QUESTION:
+        if s.kind != "r":
+            node_slots[s.pn.index].append(i)
+        if s.kind != "g":
             index[s.key] = i
-        if s.asks and s.kind == "q":
-            ordinal += 1
-            s.ordinal = ordinal
     state.slots = slots
     state.index = index
-    state.answers = ans
-    state.stash = st
-    state.counts = cnt
-    state.total = ordinal
-    state.ctx = ctx
+    state.node_slots = node_slots
     return state
 
 
@@ -283,6 +374,7 @@ def _walk(
     prefix: str,
     indices: tuple[int, ...],
     parent_rel: bool,
+    parent: int,
     ctx: EvalContext,
     ans: dict[str, str],
     st: dict[str, str],
@@ -294,49 +386,25 @@ def _walk(
     for ci in children:
         pn = nodes[ci]
         key = prefix + pn.name
+        own = True
         if parent_rel and pn.relevant is not None:
             ctx.at(pn, key, indices)
-            rel = _bool(pn.relevant, ctx)
-        else:
-            rel = parent_rel
+            own = _bool(pn.relevant, ctx)
+        rel = parent_rel and own
         if pn.kind == QUESTION:
-            slot = Slot(pn, key, indices, rel, "q")
-            if pn.computed:
-                if rel:
-                    if pn.trigger and not changed.intersection(pn.trigger):
-                        pass
-                    else:
-                        ctx.at(pn, key, indices)
-                        value = _str(pn.calculation, ctx)
-                        if value is not None:
-                            if value == "" or value == "NaN":  # arithmetic on empty answers: empty
-                                ans.pop(key, None)
-                            else:
-                                ans[key] = value
-                    slot.shows = pn.node.type not in ("calculate", "hidden")
-                else:
-                    ans.pop(key, None)
-            elif not rel:
-                if key in ans:
-                    st[key] = ans.pop(key)
-            else:
-                read_only = False
-                if pn.read_only is not None:
-                    ctx.at(pn, key, indices)
-                    read_only = _bool(pn.read_only, ctx)
-                if read_only and key not in ans:
-                    default = pn.default_literal
-                    if pn.default is not None:
-                        ctx.at(pn, key, indices)
-                        default = _str(pn.default, ctx)
-                    if default:
-                        ans[key] = default
-                if pn.is_note or read_only:
-                    slot.shows = True
-                else:
-                    slot.asks = True
+            slot = Slot(pn, key, indices, "q", parent)
+            slot.own = own
+            slot.relevant = rel
+            slot.end = len(slots) + 1
+            _question(slot, rel, ctx, ans, st, changed)
             slots.append(slot)
-        elif pn.kind == REPEAT:
+            continue
+        slot = Slot(pn, key, indices, "g", parent)
+        slot.own = own
+        slot.relevant = rel
+        me = len(slots)
+        slots.append(slot)
+        if pn.kind == REPEAT:
             if pn.repeat_count is not None:
                 old = cnt.get(key, 0)
                 if rel:
@@ -351,13 +419,15 @@ def _walk(
                 n = cnt.get(key, 0)
             sub = pn.children
             for i in range(1, n + 1):
-                _walk(plan, sub, f"{key}[{i}]/", indices + (i,), rel, ctx, ans, st, cnt, slots, changed)
+                _walk(plan, sub, f"{key}[{i}]/", indices + (i,), rel, me, ctx, ans, st, cnt, slots, changed)
             if rel and pn.repeat_count is None:
-                slot = Slot(pn, key, indices, True, "r")
-                slot.asks = True
-                slots.append(slot)
+                prompt = Slot(pn, key, indices, "r", me)
+                prompt.end = len(slots) + 1
+                prompt.asks = True
+                slots.append(prompt)
         else:
-            _walk(plan, pn.children, key + "/", indices, rel, ctx, ans, st, cnt, slots, changed)
+            _walk(plan, pn.children, key + "/", indices, rel, me, ctx, ans, st, cnt, slots, changed)
+        slot.end = len(slots)
 
 
 def _drop_instances(key: str, n: int, ans: dict[str, str], st: dict[str, str]) -> None:
@@ -368,3 +438,150 @@ def _drop_instances(key: str, n: int, ans: dict[str, str], st: dict[str, str]) -
         num = rest.split("]", 1)[0]
         if num.isdigit() and int(num) > n:
             st[k] = ans.pop(k)
+
+
+class _Full(Exception):
+    """The incremental update meets a change of structure: the caller does a full pass."""
+
+
+def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: set[str],
+           changed: frozenset[str], now: datetime | None) -> State | None:
+    """Re-evaluate only what depends on the names in ``dirty`` (their answers changed).
+
+    ``answers``/``stash`` are the new dicts (owned by the new state). Returns None when the structure
+    changes (a repeat appears, resizes or changes relevance), in which case the caller runs `evaluate`.
+    The result equals `evaluate` on the same answers (a property test checks it).
+    """
+    plan = prev.plan
+    nodes = plan.nodes
+    state = State(plan)
+    state.answers, state.stash, state.counts = answers, stash, prev.counts
+    state.language, state.now, state.instance_id = prev.language, now, prev.instance_id
+    state.index = prev.index
+    state.node_slots = prev.node_slots
+    slots = list(prev.slots)
+    state.slots = slots
+    ctx = state.context()
+    heap: list[int] = []
+    queued: set[int] = set()
+    deps = plan.deps
+
+    def push(name: str) -> None:
+        for d in deps.get(name, ()):
+            if d not in queued:
+                queued.add(d)
+                heapq.heappush(heap, d)
+
+    for name in dirty:
+        push(name)
+    if now != prev.now:
+        for d in plan.now_nodes:
+            if d not in queued:
+                queued.add(d)
+                heapq.heappush(heap, d)
+    budget = 20 * len(nodes) + 100
+    try:
+        while heap:
+            budget -= 1
+            if budget < 0:
+                return None
+            d = heapq.heappop(heap)
+            queued.discard(d)
+            for j in state.node_slots[d]:
+                _recompute(j, slots, ctx, answers, stash, changed, push, nodes)
+    except _Full:
+        return None
+    return state
+
+
+def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str], st: dict[str, str],
+               changed: frozenset[str], push: Any, nodes: list[PlanNode]) -> None:
+    old = slots[j]
+    pn = old.pn
+    parent_rel = slots[old.parent].relevant if old.parent >= 0 else True
+    own = old.own
+    if parent_rel and pn.relevant is not None:
+        ctx.at(pn, old.key, old.indices)
+        own = _bool(pn.relevant, ctx)
+    rel = parent_rel and own
+    if old.kind == "g":
+        if rel != old.relevant:
+            if pn.kind == REPEAT or pn.has_repeat_below:
+                raise _Full
+            new = old.copy()
+            new.own = own
+            new.relevant = rel
+            slots[j] = new
+            for k in range(j + 1, old.end):
+                _recompute(k, slots, ctx, ans, st, changed, push, nodes) if slots[k].kind == "q" else \
+                    _recompute_group_flat(k, slots, ctx)
+            return
+        if own != old.own:
+            new = old.copy()
+            new.own = own
+            slots[j] = new
+        if pn.kind == REPEAT and pn.repeat_count is not None and rel:
+            ctx.at(pn, old.key, old.indices)
+            if _count(pn.repeat_count, ctx) != ctx.counts.get(old.key, 0):
+                raise _Full
+        return
+    key = old.key
+    before = ans.get(key)
+    new = old.copy()
+    new.own = own
+    new.relevant = rel
+    _question(new, rel, ctx, ans, st, changed)
+    if (new.own, new.relevant, new.asks, new.shows) != (old.own, old.relevant, old.asks, old.shows):
+        slots[j] = new
+    if ans.get(key) != before:
+        push(pn.name)
+
+
+def _recompute_group_flat(k: int, slots: list[Slot], ctx: EvalContext) -> None:
+    """A group inside a group whose relevance flipped: refresh its own and combined relevance only
+    (its children follow in the same loop and read it)."""
+    old = slots[k]
+    pn = old.pn
+    parent_rel = slots[old.parent].relevant if old.parent >= 0 else True
+    own = old.own
+    if parent_rel and pn.relevant is not None:
+        ctx.at(pn, old.key, old.indices)
+        own = _bool(pn.relevant, ctx)
+    rel = parent_rel and own
+    if (own, rel) != (old.own, old.relevant):
+        new = old.copy()
+        new.own = own
+        new.relevant = rel
+        slots[k] = new
+
+
+_CACHE_SIZE = 512
+
+
+def remember(state: State, answers: Mapping[str, str], stash: Mapping[str, str],
+             counts: Mapping[str, int]) -> None:
+    """Remember ``state`` as the evaluation of the published mappings ``answers``/``stash``/``counts``
+    (the read-only views put in a `Progress`), so the next step on that progress starts from it."""
+    plan = state.plan
+    with plan.states_lock:
+        plan.states[id(answers)] = (answers, stash, counts, state)
+        plan.states.move_to_end(id(answers))
+        while len(plan.states) > _CACHE_SIZE:
+            plan.states.popitem(last=False)
+
+
+def state_for(plan: Plan, answers: Mapping[str, str], stash: Mapping[str, str], counts: Mapping[str, int],
+              language: str, now: datetime | None, instance_id: str | None) -> State:
+    """The evaluation of a progress's mappings: from the cache when these very objects were published
+    by an earlier step (identity check; the cache keeps them alive), else a full `evaluate`."""
+    with plan.states_lock:
+        entry = plan.states.get(id(answers))
+    if entry is not None and entry[0] is answers and entry[1] is stash and entry[2] is counts:
+        prev: State = entry[3]
+        if prev.language == language and prev.instance_id == instance_id:
+            if now == prev.now or not plan.now_nodes:
+                return prev
+            updated = update(prev, dict(prev.answers), dict(prev.stash), set(), frozenset(), now)
+            if updated is not None:
+                return updated
+    return evaluate(plan, answers, stash, counts, language, now, instance_id)
