@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Bots may download files of at most this many bytes (telegram.constants.FileSizeLimit.FILESIZE_DOWNLOAD).
+#: Bots may download files of at most this many bytes (20 MiB on the Bot API server; PTB's
+#: FileSizeLimit.FILESIZE_DOWNLOAD is the slightly stricter 20e6).
 FILESIZE_DOWNLOAD = 20 * 1024 * 1024
 
 #: Update types Telegram sends when ``allowed_updates`` is empty or was never given.

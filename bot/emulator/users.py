@@ -330,10 +330,14 @@ class ScriptedUser:
         with self._state.lock:
             self._chat.blocked = blocked
             old, new = ("member", "kicked") if blocked else ("kicked", "member")
+            def member(status: str) -> dict[str, Any]:
+                out: dict[str, Any] = {"status": status, "user": dict(self._state.bot_user)}
+                if status == "kicked":
+                    out["until_date"] = 0  # 0 = forever
+                return out
+
             update = {"chat": self._chat.chat_wire(), "from": dict(self.user_wire), "date": self._state.now(),
-                      "old_chat_member": {"status": old, "user": dict(self._state.bot_user)},
-                      "new_chat_member": {"status": new, "user": dict(self._state.bot_user),
-                                          **({"until_date": 0} if new == "kicked" else {})}}
+                      "old_chat_member": member(old), "new_chat_member": member(new)}
             return self._state.enqueue("my_chat_member", update)
 
     # -- reading -----------------------------------------------------------------------------------
