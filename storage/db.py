@@ -182,6 +182,26 @@ def upgrade(db: Database, revision: str = "head") -> None:
         conn.commit()
 
 
+def downgrade(db: Database, revision: str) -> None:
+    """Downgrade ``db`` to ``revision`` (operators' escape hatch; the app itself only upgrades)."""
+    from alembic import command
+
+    cfg = alembic_config(db.url)
+    with db._write_engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        conn.commit()
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
 def current_revision(db: Database) -> str | None:
     """The Alembic revision the database is at (None for an empty database)."""
     from alembic.runtime.migration import MigrationContext

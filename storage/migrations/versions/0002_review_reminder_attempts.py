@@ -51,11 +51,9 @@ def downgrade() -> None:
     op.create_index("ix_event_submission_id", "event", ["submission_id"])
     op.drop_index("ix_reminder_due", table_name="reminder")
     op.drop_index("ix_submission_person_status", table_name="submission")
-    with op.batch_alter_table("media") as batch:
-        batch.drop_column("thumb_path")
-    with op.batch_alter_table("reminder") as batch:
-        batch.drop_column("attempt")
-    with op.batch_alter_table("submission") as batch:
-        batch.drop_column("reviewed_at")
-        batch.drop_column("review_note")
-        batch.drop_column("review_status")
+    # Plain ALTER TABLE … DROP COLUMN (SQLite >= 3.35): no table rebuild, so no cascading deletes.
+    op.drop_column("media", "thumb_path")
+    op.drop_column("reminder", "attempt")
+    op.drop_column("submission", "reviewed_at")
+    op.drop_column("submission", "review_note")
+    op.drop_column("submission", "review_status")
