@@ -1,0 +1,208 @@
+"""Bot settings: read once at start from arguments, the environment and an optional ``.env`` file.
+
+Precedence is argument > environment > ``.env`` > default. The token is never shown: `Settings` hides it
+from ``repr`` and `TokenRedactingFilter` scrubs it from every log record (httpx logs request URLs, and the
+Bot API puts the token in the URL path).
+
+Environment variables (issue 4):
+
+=====================  =====================================================================
+``TELEGRAM_BOT_TOKEN``  the bot token from @BotFather (``123456789:AA…``), required for ``suara run``
+``SUARA_DATA_DIR``      data directory (database, media), default ``./data``
+``DATABASE_URL``        SQLAlchemy URL, default ``sqlite:///<data dir>/suara.sqlite3``
+``SUARA_ADMIN_IDS``     comma/space separated Telegram user ids of the first researchers
+``SUARA_TZ``            IANA time zone for schedules and shown times, default ``Asia/Jakarta`` (WIB)
+=====================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Shape of a Bot API token: the bot's numeric id, a colon, and a secret of URL-safe characters
+#: (Bot API docs, "Authorizing your bot"). Checked before any network call.
+TOKEN_RE = re.compile(r"^[0-9]{3,15}:[A-Za-z0-9_-]{20,100}$")
+
+DEFAULT_TZ = "Asia/Jakarta"
+
+HOW_TO_GET_A_TOKEN = (
+    "open Telegram, talk to @BotFather, send /newbot, and put the token it gives you in "
+    "TELEGRAM_BOT_TOKEN (environment or a .env file next to where you run suara)"
+)
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed. ``str(error)`` is one line meant for the person running suara."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the bot needs to start.
+
+    ``token``: Bot API token (hidden from repr). ``data_dir``: directory for the SQLite file and media.
+    ``database_url``: SQLAlchemy URL. ``admin_ids``: Telegram user ids made researchers at start.
+    ``tz``: IANA zone name used for `telegram.ext.Defaults` and times shown to users (storage keeps UTC).
+    ``concurrent_updates``: how many updates (of different chats) are handled at once.
+    ``rate_limit_retries``: `AIORateLimiter` max_retries for 429 answers.
+    """
+
+    token: str = field(repr=False)
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    admin_ids: frozenset[int] = frozenset()
+    tz: str = DEFAULT_TZ
+    concurrent_updates: int = 64
+    rate_limit_retries: int = 2
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """`tz` as a ZoneInfo (validated in `load_settings`)."""
+        return ZoneInfo(self.tz)
+
+    @property
+    def media_dir(self) -> Path:
+        """Where the content-addressed media store lives: ``<data_dir>/media``."""
+        return self.data_dir / "media"
+
+    def resolved_database_url(self) -> str:
+        """`database_url`, or the default SQLite file ``<data_dir>/suara.sqlite3``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'suara.sqlite3').resolve()}"
+
+
+def check_token(token: str | None) -> str:
+    """Return the stripped token, or raise `ConfigError` with a one-line explanation.
+
+    The message never contains the token itself.
+    """
+    if token is None or not token.strip():
+        raise ConfigError(f"TELEGRAM_BOT_TOKEN is not set: {HOW_TO_GET_A_TOKEN}.")
+    token = token.strip()
+    if not TOKEN_RE.match(token):
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits, a colon, then about "
+            f"35 letters/digits/-/_): {HOW_TO_GET_A_TOKEN}."
+        )
+    return token
+
+
+def parse_admin_ids(raw: str | None) -> frozenset[int]:
+    """Parse ``"123, 456 789"`` into ``{123, 456, 789}``. Raises ConfigError on a non-number."""
+    if not raw:
+        return frozenset()
+    out: set[int] = set()
+    for part in re.split(r"[,\s;]+", raw.strip()):
+        if not part:
+            continue
+        if not re.fullmatch(r"-?[0-9]+", part):
+            raise ConfigError(f"SUARA_ADMIN_IDS must be Telegram user ids (numbers), got {part!r}.")
+        out.add(int(part))
+    return frozenset(out)
+
+
+def check_tz(name: str) -> str:
+    """Return ``name`` if it is a known IANA zone, else raise ConfigError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"SUARA_TZ={name!r} is not a known time zone (try Asia/Jakarta).") from exc
+    return name
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Values of a ``.env`` file (python-dotenv syntax) without touching ``os.environ``; {} if absent."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: Path | None = Path(".env"),
+    token: str | None = None,
+    data_dir: str | Path | None = None,
+    database_url: str | None = None,
+    require_token: bool = True,
+) -> Settings:
+    """Build `Settings` from arguments, then ``env`` (default ``os.environ``), then ``.env``, then defaults.
+
+    Raises `ConfigError` (one line) for a missing/malformed token (when ``require_token``), a bad
+    admin id list or an unknown time zone.
+    """
+    merged: dict[str, str] = {}
+    if dotenv_path is not None:
+        merged.update(read_dotenv(dotenv_path))
+    merged.update(os.environ if env is None else env)
+    raw_token = token if token is not None else merged.get("TELEGRAM_BOT_TOKEN")
+    if require_token:
+        tok = check_token(raw_token)
+    else:
+        tok = (raw_token or "").strip()
+    ddir = Path(data_dir if data_dir is not None else merged.get("SUARA_DATA_DIR") or "data")
+    return Settings(
+        token=tok,
+        data_dir=ddir,
+        database_url=database_url if database_url is not None else merged.get("DATABASE_URL", ""),
+        admin_ids=parse_admin_ids(merged.get("SUARA_ADMIN_IDS")),
+        tz=check_tz(merged.get("SUARA_TZ") or DEFAULT_TZ),
+    )
+
+
+class TokenRedactingFilter(logging.Filter):
+    """A logging filter that replaces the bot token with ``<token>`` in every record it sees.
+
+    Attach it to the handlers (not loggers) so records from every library pass through it.
+    """
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+        # PTB URL-quotes the token in file download paths (':' -> '%3A').
+        self._variants = tuple(v for v in {token, token.replace(":", "%3A")} if v)
+
+    def _scrub(self, text: str) -> str:
+        for v in self._variants:
+            text = text.replace(v, "<token>")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._variants:
+            return True
+        try:
+            msg = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error path
+            return True
+        scrubbed = self._scrub(msg)
+        if scrubbed != msg or record.args:
+            record.msg = scrubbed
+            record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Format once, scrubbed, and drop exc_info so the traceback is not re-formatted raw.
+            import traceback
+
+            tb = "".join(traceback.format_exception(*record.exc_info))
+            record.msg = f"{record.msg}\n{self._scrub(tb)}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def install_token_filter(token: str, logger: logging.Logger | None = None) -> TokenRedactingFilter:
+    """Attach a `TokenRedactingFilter` for ``token`` to every handler of ``logger`` (default: root).
+
+    Also quiets httpx's per-request INFO lines (they carry the URL). Returns the filter.
+    """
+    flt = TokenRedactingFilter(token)
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        handler.addFilter(flt)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return flt

@@ -1,0 +1,46 @@
+"""The error handler: log with context (never the token), tell the user something useful, and mark a
+person inactive when Telegram says they blocked the bot (403 Forbidden)."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden, TelegramError
+
+from bot.handlers.common import Context, call, services
+from bot.i18n import t
+
+log = logging.getLogger("bot.errors")
+
+
+async def on_error(update: object, context: Context) -> None:
+    """PTB error handler (registered with ``application.add_error_handler``)."""
+    err = context.error
+    upd = update if isinstance(update, Update) else None
+    chat_id = upd.effective_chat.id if upd is not None and upd.effective_chat is not None else None
+    user_id = upd.effective_user.id if upd is not None and upd.effective_user is not None else None
+    svc = services(context)
+    if isinstance(err, Forbidden):
+        log.info("user %s blocked the bot (update %s): marking inactive", user_id,
+                 upd.update_id if upd is not None else None)
+        if user_id is not None:
+            person = await call(svc.repo.person_by_telegram_id, user_id)
+            if person is not None and person.id is not None:
+                await call(svc.repo.set_person_active, person.id, False)
+        return
+    log.error("update %s in chat %s failed: %s: %s", upd.update_id if upd is not None else None, chat_id,
+              type(err).__name__, err, exc_info=err)
+    if chat_id is None:
+        return
+    lang = "id"
+    if user_id is not None:
+        try:
+            person = await call(svc.repo.person_by_telegram_id, user_id)
+            lang = person.language if person is not None else lang
+        except Exception:  # the database may be the problem: still answer
+            pass
+    try:
+        await context.bot.send_message(chat_id, t(lang, "error_generic"))
+    except TelegramError as exc:
+        log.warning("could not tell chat %s about the error: %s", chat_id, exc)

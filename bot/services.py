@@ -1,0 +1,344 @@
+"""What the handlers work with: settings, repository, media store, clock, and the interview operations.
+
+One `Services` object lives in ``application.bot_data["services"]`` (no module-level state). Its
+interview methods are *synchronous* (engine + one repository transaction) and are called from handlers
+through ``asyncio.to_thread`` so SQLite/PostgreSQL writes never stall the event loop.
+
+The answer path (architecture.md, "One answer, end to end"): load the submission's stored Progress ->
+check the keyboard's tag against the stored position (stale keyboards refused) -> ``engine.step`` ->
+``Repository.apply_step`` writes answers + progress + events + ProcessedUpdate in ONE transaction ->
+only then does the handler reply. A re-delivered update makes ``apply_step`` return False: nothing is
+applied twice (FC-21).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Literal
+
+from bot.config import Settings
+from bot.i18n import ui_language
+from bot.render import key_tag
+from questionnaires import engine
+from questionnaires.interview import (
+    Asked,
+    Back,
+    Completed,
+    Input,
+    Jump,
+    Progress,
+    Prompt,
+    Rejected,
+    ReviewItem,
+    Skip,
+    Step,
+)
+from questionnaires.model import Form
+from storage.db import Database, open_database
+from storage.media import MediaStore
+from storage.models import OPEN_STATUSES, Person, Submission
+from storage.repository import EventIn, InvalidState, Repository, StaleProgress
+
+log = logging.getLogger(__name__)
+
+#: The study's forms shipped in questionnaires/forms, published at start when not yet published.
+SHIPPED_FORMS: tuple[str, ...] = ("jambi_voter_survey.xlsx", "campaign_team_interview.xlsx")
+
+#: Names of the consent question in the study's forms; answering "no" discards the interview.
+CONSENT_NAMES: frozenset[str] = frozenset({"consent"})
+REFUSAL_VALUES: frozenset[str] = frozenset({"no", "tidak", "0", "false"})
+
+OutcomeStatus = Literal["asked", "rejected", "completed", "duplicate", "stale", "closed", "refused", "wrong_kind"]
+
+#: Builds the input from the prompt being asked (None when at the end): an Input, None (the tap does not
+#: fit this prompt: stale) or a string naming what was expected (``"image"``, ``"text"``…: wrong kind).
+InputMaker = Callable[[Prompt | None], "Input | str | None"]
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (the default `Services.clock`)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Result of applying one input to an interview.
+
+    ``status``: ``asked``/``rejected``/``completed`` (the engine's step, committed unless rejected),
+    ``duplicate`` (this update was already applied: say nothing new), ``stale`` (the keyboard belongs to
+    another question), ``closed`` (the submission is submitted/discarded), ``refused`` (consent was
+    refused: the submission is now discarded), ``wrong_kind`` (the message can't answer this prompt;
+    ``detail`` names what is expected). ``step`` is the engine step (None for duplicate/stale/closed);
+    ``answered`` the prompt that was current before the input (to edit its message).
+    """
+
+    status: OutcomeStatus
+    submission: Submission
+    form: Form
+    step: Step | None = None
+    answered: Prompt | None = None
+    detail: str = ""
+
+
+@dataclass
+class Services:
+    """Shared objects of one running bot. ``clock`` returns aware UTC datetimes (tests may freeze it)."""
+
+    settings: Settings
+    db: Database
+    repo: Repository
+    media: MediaStore
+    clock: Callable[[], datetime] = utc_now
+    bot_username: str = ""
+    _closed: bool = field(default=False, repr=False)
+
+    # ------------------------------------------------------------------------------ life cycle
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Callable[[], datetime] = utc_now, publish_shipped: bool = True) -> Services:
+        """Open (and migrate) the database, the media store, make ``SUARA_ADMIN_IDS`` researchers and
+        publish the shipped study forms not yet published. Raises the storage errors on a bad URL."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = open_database(settings.resolved_database_url())
+        media = MediaStore(settings.data_dir)
+        repo = Repository(db, media)
+        svc = cls(settings=settings, db=db, repo=repo, media=media, clock=clock)
+        now = clock()
+        for tid in sorted(settings.admin_ids):
+            existing = repo.person_by_telegram_id(tid)
+            repo.upsert_person(tid, display_name=existing.display_name if existing else "", language="id",
+                               role="researcher", now=now)
+        if publish_shipped:
+            svc.publish_shipped_forms()
+        return svc
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.db.close()
+
+    def now(self) -> datetime:
+        """`clock()` as aware UTC."""
+        return self.clock().astimezone(UTC)
+
+    def local_now(self) -> datetime:
+        """Now in the study's zone (``SUARA_TZ``): what the engine sees for today()/now()."""
+        return self.now().astimezone(self.settings.zone)
+
+    def publish_shipped_forms(self) -> list[str]:
+        """Publish the shipped forms whose form_id has no active version yet; returns the ids published."""
+        from questionnaires.xlsform import load_xlsform
+
+        done: list[str] = []
+        base = resources.files("questionnaires") / "forms"
+        for name in SHIPPED_FORMS:
+            res = base / name
+            if not res.is_file():
+                continue
+            data = res.read_bytes()
+            form = load_xlsform(data)
+            if self.repo.active_form_version(form.form_id) is None:
+                self.repo.publish_form(form, data, now=self.now())
+                done.append(form.form_id)
+        return done
+
+    # --------------------------------------------------------------------------------- people
+    def person_for(self, telegram_id: int, display_name: str, telegram_language: str | None) -> Person:
+        """Create or refresh the Person for a Telegram user (new people get their client's language)."""
+        return self.repo.upsert_person(telegram_id, display_name=display_name,
+                                       language=ui_language(telegram_language), now=self.now())
+
+    def staff_people(self) -> list[Person]:
+        """Active enumerators and researchers (for the per-chat commands menu)."""
+        return [p for p in self.repo.people() if p.role in ("enumerator", "researcher") and p.active]
+
+    # ------------------------------------------------------------------------------ interviews
+    @staticmethod
+    def form_language(form: Form, ui_lang: str) -> str:
+        """The form language to interview in for a UI language (``id``/``en``): the form's code equal to
+        it, else the form's default language."""
+        codes = form.language_codes()
+        if ui_lang in codes:
+            return ui_lang
+        return form.default_language
+
+    def load(self, submission_id: int) -> tuple[Submission, Form, Progress]:
+        """The submission, its form version's Form and its Progress. Raises NotFound."""
+        sub = self.repo.get_submission(submission_id)
+        form = self.repo.load_form(sub.form_version_id)
+        return sub, form, Progress.from_dict(sub.progress)
+
+    def start(self, person: Person, form_version_id: int, *, mode: str, update_id: int | None) -> tuple[Submission, Form, Step] | None:
+        """Start a new interview: engine.start, then one transaction creating the submission.
+
+        Returns None when this update was already processed (re-delivery)."""
+        form = self.repo.load_form(form_version_id)
+        lang = self.form_language(form, person.language)
+        step = engine.start(form, lang, now=self.local_now())
+        sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
+                                         language=lang, progress=step.progress, update_id=update_id,
+                                         now=self.now())
+        if sub is None:
+            return None
+        if isinstance(step, Asked):
+            self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
+                                   question_path=step.prompt.key, now=self.now())
+        return sub, form, step
+
+    def current(self, submission_id: int) -> tuple[Submission, Form, Step]:
+        """Where an interview stands now (for /resume, /start, after a restart): the current step."""
+        sub, form, progress = self.load(submission_id)
+        return sub, form, engine.current_prompt(form, progress, now=self.local_now())
+
+    def apply(self, submission_id: int, inp: Input | InputMaker, *, update_id: int | None,
+              person_id: int | None, tag: str | None = None) -> Outcome:
+        """Apply one input to an open interview (see module doc). ``tag`` (from a keyboard) must match
+        the stored position's `key_tag`, else the outcome is ``stale`` and nothing changes. ``inp`` may be
+        an `InputMaker` called with the prompt being asked (typed text at a geopoint, a choice index).
+
+        Retries once when another update moved the interview on in between (StaleProgress)."""
+        for attempt in range(3):
+            sub, form, progress = self.load(submission_id)
+            if sub.status not in OPEN_STATUSES:
+                return Outcome("closed", sub, form)
+            if update_id is not None and self.repo.was_processed(update_id):
+                return Outcome("duplicate", sub, form)
+            if tag is not None and tag != key_tag(progress.position):
+                return Outcome("stale", sub, form)
+            before = engine.current_prompt(form, progress, now=self.local_now())
+            answered = before.prompt if isinstance(before, (Asked, Rejected)) else None
+            if callable(inp):
+                made = inp(answered)
+                if made is None:
+                    return Outcome("stale", sub, form, None, answered)
+                if isinstance(made, str):
+                    return Outcome("wrong_kind", sub, form, before, answered, detail=made)
+                the_input: Input = made
+            else:
+                the_input = inp
+            step = engine.step(form, progress, the_input, now=self.local_now())
+            if isinstance(step, Rejected):
+                return Outcome("rejected", sub, form, step, answered)
+            events: list[EventIn] = []
+            if isinstance(the_input, Back):
+                events.append(EventIn("back", progress.position))
+            elif isinstance(the_input, Skip):
+                events.append(EventIn("skipped", progress.position))
+            refused = self._refused(step.progress)
+            if refused:
+                events.append(EventIn("discarded", "consent", detail={"reason": "consent_refused"}))
+            elif isinstance(step, Asked):
+                events.append(EventIn("shown", step.prompt.key))
+            try:
+                applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
+                                               update_id=update_id, events=events, now=self.now(),
+                                               person_id=person_id)
+            except StaleProgress:
+                if attempt < 2:
+                    continue
+                raise
+            except InvalidState:
+                return Outcome("closed", sub, form)
+            if not applied:
+                return Outcome("duplicate", sub, form)
+            if refused:
+                self.repo.set_status(submission_id, "discarded", now=self.now(), person_id=person_id)
+                return Outcome("refused", sub, form, step, answered)
+            status: OutcomeStatus = "completed" if isinstance(step, Completed) else "asked"
+            return Outcome(status, sub, form, step, answered)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _refused(progress: Progress) -> bool:
+        return any(progress.answers.get(name, "").strip().lower() in REFUSAL_VALUES
+                   for name in CONSENT_NAMES if name in progress.answers)
+
+    def review(self, submission_id: int) -> tuple[Submission, Form, list[ReviewItem], bool]:
+        """The review items of an interview and whether it can be submitted (every relevant question done)."""
+        sub, form, progress = self.load(submission_id)
+        items = engine.review(form, progress)
+        done = isinstance(engine.current_prompt(form, progress, now=self.local_now()), Completed)
+        return sub, form, items, done
+
+    def jump(self, submission_id: int, tag: str, *, update_id: int | None, person_id: int | None) -> Outcome | None:
+        """Jump from the review to the answer whose key has `key_tag` ``tag``; None if no such item."""
+        sub, form, progress = self.load(submission_id)
+        for item in engine.review(form, progress):
+            if key_tag(item.key) == tag:
+                return self.apply(submission_id, Jump(item.key), update_id=update_id, person_id=person_id)
+        return None
+
+    def submit(self, submission_id: int, *, update_id: int | None, person_id: int | None) -> tuple[bool, Submission, int]:
+        """Submit the interview (relevant answers only). Returns (newly submitted?, submission, answer count);
+        False for a double tap or a re-delivered update (FC-21)."""
+        sub, form, progress = self.load(submission_id)
+        data = engine.submission_data(form, progress)
+        if sub.status == "submitted":
+            return False, sub, len(data)
+        ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
+                              progress=progress, person_id=person_id)
+        return ok, self.repo.get_submission(submission_id), len(data)
+
+    def set_status(self, submission_id: int, status: str, *, update_id: int | None, person_id: int | None) -> bool:
+        """Pause / resume (``in_progress``) / discard an open interview. False when nothing changed."""
+        try:
+            return self.repo.set_status(submission_id, status, now=self.now(), update_id=update_id,
+                                        person_id=person_id)
+        except InvalidState:
+            return False
+
+    def change_language(self, person: Person, ui_lang: str) -> None:
+        """Set the person's UI language and switch their open interview's form language to match."""
+        assert person.id is not None
+        self.repo.set_person_language(person.id, ui_lang)
+        sub = self.repo.open_submission_for(person.id)
+        if sub is None:
+            return
+        form = self.repo.load_form(sub.form_version_id)
+        progress = Progress.from_dict(sub.progress)
+        lang = self.form_language(form, ui_lang)
+        if lang != progress.language:
+            after = engine.set_language(progress, lang)
+            try:
+                self.repo.apply_step(sub.id, before=progress, after=after, update_id=None, now=self.now(),
+                                     person_id=person.id)
+            except (StaleProgress, InvalidState) as exc:  # the language of the UI changed anyway
+                log.info("interview language not switched for submission %s: %s", sub.id, exc)
+
+    # ------------------------------------------------------------------------- notes & paradata
+    def add_text_note(self, submission_id: int, text: str, *, person_id: int | None, update_id: int | None) -> bool:
+        """Attach a typed field note to an interview: stored as a small text file (kind ``document``)
+        whose caption is the note, so notes and captioned media land in the same place. False for a
+        re-delivered update."""
+        if update_id is not None and self.repo.was_processed(update_id):
+            return False
+        stored = self.media.put(text.encode("utf-8"), declared_kind="document", declared_mime="text/plain",
+                                filename="note.txt")
+        self.repo.add_media(stored, submission_id=submission_id, question_path=None, now=self.now(),
+                            caption=text, person_id=person_id, kind="document")
+        if update_id is not None:
+            self.repo.mark_processed(update_id, now=self.now())
+        return True
+
+    def record_enumerator_location(self, submission_id: int, latitude: float, longitude: float,
+                                   accuracy: float | None, *, person_id: int | None, update_id: int | None) -> bool:
+        """Store the enumerator's location at the start of an interview as paradata (an event of kind
+        ``started`` with ``detail.enumerator_location`` = [lat, lon, accuracy m]). Only the first one
+        counts; returns False when one is already stored or the update was already processed."""
+        for ev in self.repo.events_of(submission_id):
+            if ev.detail and "enumerator_location" in ev.detail:
+                return False
+        return self.repo.record_event("started", now=self.now(), submission_id=submission_id, person_id=person_id,
+                                      detail={"enumerator_location": [latitude, longitude, accuracy]},
+                                      update_id=update_id)
+
+    def enumerator_location_of(self, submission_id: int) -> list[float | None] | None:
+        """The paradata location recorded by `record_enumerator_location`, or None."""
+        for ev in self.repo.events_of(submission_id):
+            if ev.detail and "enumerator_location" in ev.detail:
+                return list(ev.detail["enumerator_location"])
+        return None
