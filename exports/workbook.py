@@ -446,6 +446,7 @@ class _Export:
         embedded = 0
         capped = 0
         files = 0
+        missing = 0
         for iid, entries in self.index.by_instance.items():
             if iid not in ids:
                 continue
@@ -453,6 +454,8 @@ class _Export:
                 r = entry.record
                 files += 1
                 row_no += 1
+                if self.options.media and (r.source is None or not r.source.is_file()):
+                    missing += 1
                 thumb = None
                 if r.kind in ("photo", "image"):
                     if embedded < self.options.max_thumbnails:
@@ -484,6 +487,8 @@ class _Export:
         self.result.media_files = files
         self.result.thumbnails = embedded
         self.result.rows[self.media_title] = files
+        if missing:
+            self.result.notes.append(f"{missing} media files were missing on disk (their links will not open).")
         if capped:
             self.result.notes.append(
                 f"{capped} photos beyond the first {self.options.max_thumbnails} are linked, not embedded.")
@@ -664,9 +669,9 @@ class _Export:
             ("_skipped", "answer keys that were asked and left empty (empty cell = not asked or skipped)"),
         ]
         rows += [[a, b] for a, b in legend]
-        if self.result.cut_texts:
+        if self.tally.cut:
             self.result.notes.append(
-                f"{self.result.cut_texts} texts were longer than the data sheet's planned columns; "
+                f"{self.tally.cut} texts were longer than the data sheet's planned columns; "
                 "the whole text is in the Qualitative sheet.")
         if self.result.notes:
             rows.append([])
@@ -732,7 +737,31 @@ def export_workbook(
     if text_lengths is None and isinstance(submissions, Sequence):
         text_lengths = longest_texts(forms, submissions)
     run = _Export(forms, out, options, text_lengths)
-    return run.run(submissions, media, events, notes, progress, total)
+    try:
+        return run.run(submissions, media, events, notes, progress, total)
+    except BaseException:
+        _discard(run.wb)
+        raise
+
+
+def _discard(wb: Workbook) -> None:
+    """Close the streams of an export that failed and delete openpyxl's temporary files."""
+    import contextlib
+    import os
+
+    for ws in wb.worksheets:
+        writer = getattr(ws, "_writer", None)
+        rows = getattr(ws, "_rows", None)
+        with contextlib.suppress(Exception):
+            if rows is not None:
+                rows.close()
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.xf.close()
+                writer.close()
+        with contextlib.suppress(Exception):
+            if writer is not None and isinstance(writer.out, str):
+                os.remove(writer.out)
 
 
 def longest_texts(forms: Sequence[Form], submissions: Iterable[SubmissionRecord]) -> dict[str, int]:
