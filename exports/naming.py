@@ -36,8 +36,8 @@ class SheetTitles:
 
 
 def safe_component(text: str, fallback: str = "x") -> str:
-    """``text`` reduced to ``[A-Za-z0-9_.-]`` (runs of others become ``_``), no leading dot, <= 100 chars."""
-    out = _SAFE_COMPONENT.sub("_", text).lstrip(".")[:100]
+    """``text`` reduced to ``[A-Za-z0-9_.-]`` (runs of others and of dots become ``_``), no leading dot, <= 100 chars."""
+    out = re.sub(r"\.{2,}", "_", _SAFE_COMPONENT.sub("_", text)).lstrip(".")[:100]
     return out or fallback
 
 
