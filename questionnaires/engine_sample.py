@@ -9,6 +9,7 @@ it), and falls back to `Skip` for optional questions.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,75 @@ _MEDIA_REF = {
     "video": ("2" * 64 + ".mp4", "video"),
     "file": ("3" * 64 + ".pdf", "file"),
 }
+
+
+_REGEX_IN_CONSTRAINT = re.compile(r"regex\(\s*\.\s*,\s*'([^']*)'\s*\)")
+
+
+def regex_example(pattern: str, rng: random.Random) -> str | None:
+    """A string matching ``pattern`` (simple patterns: literals, classes, repeats, groups, ``|``).
+
+    Returns None for constructs it does not handle (look-arounds, back references).
+    """
+    try:
+        from re import _parser as sre  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - Python < 3.11
+        import sre_parse as sre  # type: ignore[no-redef]
+    try:
+        tree = sre.parse(pattern)
+    except Exception:
+        return None
+
+    def gen(items: object) -> str:
+        out: list[str] = []
+        for op, arg in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "ANY":
+                out.append("a")
+            elif name == "IN":
+                chars: list[str] = []
+                negate = False
+                for sub_op, sub_arg in arg:
+                    sname = str(sub_op)
+                    if sname == "NEGATE":
+                        negate = True
+                    elif sname == "LITERAL":
+                        chars.append(chr(sub_arg))
+                    elif sname == "RANGE":
+                        chars.extend(chr(c) for c in range(sub_arg[0], min(sub_arg[1], sub_arg[0] + 25) + 1))
+                    elif sname == "CATEGORY":
+                        chars.extend("0" if "DIGIT" in str(sub_arg) and "NOT" not in str(sub_arg) else "a")
+                if negate:
+                    chars = [c for c in "aZ0_" if c not in chars][:1]
+                if not chars:
+                    raise ValueError(pattern)
+                out.append(rng.choice(chars))
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, high, sub = arg
+                high = low + 2 if str(high) == "MAXREPEAT" or high > low + 2 else high
+                out.extend(gen(sub) for _ in range(rng.randint(low, high)))
+            elif name == "SUBPATTERN":
+                out.append(gen(arg[-1]))
+            elif name == "BRANCH":
+                out.append(gen(rng.choice(arg[1])))
+            elif name in ("AT",):
+                continue
+            elif name == "CATEGORY":
+                out.append("0" if "DIGIT" in str(arg) and "NOT" not in str(arg) else "a")
+            else:
+                raise ValueError(name)
+        return "".join(out)
+
+    for _ in range(20):
+        try:
+            text = gen(tree)
+        except (ValueError, TypeError):
+            return None
+        if re.search(pattern, text):
+            return text
+    return None
 
 
 def candidates(prompt: Prompt, rng: random.Random, now: datetime) -> list[Input]:
@@ -94,6 +164,10 @@ def candidates(prompt: Prompt, rng: random.Random, now: datetime) -> list[Input]
     elif t == "datetime":
         out.extend(Text(v) for v in (now.replace(microsecond=0).isoformat(), "2024-03-05 09:30"))
     else:
+        m = _REGEX_IN_CONSTRAINT.search(q.bind.constraint or "")
+        example = regex_example(m.group(1), rng) if m else None
+        if example is not None:
+            out.append(Text(example))
         out.extend(Text(v) for v in ("Jambi", "test answer", "1", "yes", "a"))
     return out
 
