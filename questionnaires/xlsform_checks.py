@@ -207,6 +207,9 @@ def check_rows(
             parsed = _parse(r, "default", default, problems)
             if parsed is not None:
                 check_refs(r, "default", parsed.references)
+        trigger = r.data.get("trigger")
+        if isinstance(trigger, str) and trigger.strip():
+            check_refs(r, "trigger", (m.group(1) for m in REFERENCE.finditer(trigger)))
         for column, key in _TEXT_COLUMNS:
             for text in _texts(r.data.get(key)):
                 check_refs(r, column, (m.group(1) for m in REFERENCE.finditer(text)), in_text=True)
