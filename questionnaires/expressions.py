@@ -213,9 +213,19 @@ _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
 def compare(op: str, a: Value, b: Value) -> bool:
-    """XPath 1.0 §3.4 comparison ``a op b`` (op one of = != < <= > >=), existential over node-sets."""
+    """XPath 1.0 §3.4 comparison ``a op b`` (op one of = != < <= > >=), existential over node-sets.
+
+    A node-set of exactly one node compares as that node's string value (ODK Collect "unpacks" single
+    nodes; this only differs from XPath 1.0 against a boolean with < <= > >=).
+    """
     ta = a.__class__ is tuple
+    if ta and len(a) == 1:  # type: ignore[arg-type]
+        a = a[0]  # type: ignore[index]
+        ta = False
     tb = b.__class__ is tuple
+    if tb and len(b) == 1:  # type: ignore[arg-type]
+        b = b[0]  # type: ignore[index]
+        tb = False
     if op == "=" or op == "!=":
         neg = op == "!="
         if ta and tb:

@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from questionnaires.xpath_values import (
@@ -218,11 +218,13 @@ def _round(x: float, digits: float | None = None) -> float:
         return _xpath_round(x)
     if x != x or x in (math.inf, -math.inf) or digits != digits:
         return NAN if digits != digits else x
+    d = int(max(min(digits, 400.0), -400.0))
+    if d < -330:
+        return 0.0
     try:
-        d = int(digits)
         q = Decimal(1).scaleb(-d)
         return float(Decimal(repr(x)).quantize(q, rounding=ROUND_HALF_UP))
-    except (InvalidOperation, OverflowError, ValueError):
+    except (ArithmeticError, ValueError):
         return x
 
 

@@ -12,7 +12,7 @@ Operands: numbers (``12``, ``0.5``, ``.5``), string literals in ``'…'`` or ``"
 function calls ``name(args)`` (including prefixed names like ``jr:choice-name``), ``.`` (the current
 node), ``..`` (only inside ``position(..)``, checked by the compiler) and bare names such as ``cf`` or
 ``name`` (a column of the choices sheet, for ``choice_filter``). Location paths (``/data/q``,
-``../q``, ``${rep}/q``), predicates (``[…]``), ``@attr``, ``$var`` and ``*`` tests are refused with
+``./q``, ``${rep}/q``; but ``../q`` and ``current()/../q`` are read as ``${q}``), predicates (``[…]``), ``@attr``, ``$var`` and ``*`` tests are refused with
 a message saying what to write instead.
 """
 
@@ -270,6 +270,10 @@ class _Parser:
                     "predicates [...] are not supported: use indexed-repeat(), count() or a calculate",
                     tok.pos,
                 )
+            if tok.text == "/" and (
+                isinstance(node, Parent) or (isinstance(node, Call) and node.name == "current" and not node.args)
+            ):
+                return self.relative_path(node)
             if tok.text in ("/", "//"):
                 if isinstance(node, Call) and node.name == "instance":
                     raise self.error(
@@ -277,10 +281,36 @@ class _Parser:
                         node.pos,
                     )
                 raise self.error(
-                    "paths like ${a}/b or ../b are not supported: refer to the question as ${name}",
+                    "paths like ${a}/b or ./b are not supported: refer to the question as ${name}",
                     tok.pos,
                 )
         return node
+
+    def relative_path(self, start: Node) -> Node:
+        """``../name``, ``../../name``, ``current()/../name``: read as ``${name}`` (XLSForm names are
+        unique in a form, so the last step names the question)."""
+        ups = 1 if isinstance(start, Parent) else 0
+        while True:
+            slash = self.next()  # '/'
+            tok = self.next()
+            if tok.kind == "op" and tok.text == "..":
+                ups += 1
+                following = self.peek()
+                if following.kind == "op" and following.text == "/":
+                    continue
+                raise self.error("a path must end with a question name, like ../name", tok.pos)
+            if tok.kind == "name" and ups:
+                following = self.peek()
+                if following.kind == "op" and following.text in ("/", "//", "[", "("):
+                    raise self.error(
+                        "only paths like ../name are supported: refer to the question as ${name}",
+                        following.pos,
+                    )
+                return Ref(tok.text, start.pos)
+            raise self.error(
+                "only paths like ../name are supported: refer to the question as ${name}",
+                tok.pos if tok.kind != "end" else slash.pos,
+            )
 
     def primary(self) -> Node:
         tok = self.next()

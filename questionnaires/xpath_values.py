@@ -94,7 +94,7 @@ def format_number(x: float) -> str:
     if x == int(x):
         if -9007199254740992.0 <= x <= 9007199254740992.0:
             return str(int(x))
-        return format(Decimal(repr(x)), "f")
+        return format(Decimal(repr(x)).to_integral_value(), "f")
     r = repr(x)
     if "e" in r:
         return format(Decimal(r), "f")

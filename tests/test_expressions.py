@@ -217,6 +217,13 @@ def test_references_and_empty_answers(source: str, answers: dict, expected: obje
     assert same(ev(source, answers), expected)
 
 
+def test_relative_paths_read_as_references() -> None:
+    """Older forms (pyxform's loop.xlsx) write ../name and current()/../name for a question."""
+    e = parse("selected(../available_toilet_types, 'other') and current()/../../n > 1")
+    assert e.references == {"available_toilet_types", "n"}
+    assert e.evaluate(DictContext({"available_toilet_types": "pit other", "n": "2"})) is True
+
+
 def test_current_node() -> None:
     assert parse(". > 17").evaluate(DictContext(current="20")) is True
     assert parse(". > 17").evaluate(DictContext(current="")) is False
@@ -551,7 +558,11 @@ def test_supported_functions_lists_the_odk_set() -> None:
         ("round(1, 2, 3)", "round() takes 1 to 2 arguments, not 3", 0),
         ("join()", "join() takes at least 1 argument, not 0", 0),
         ("/data/age > 1", "absolute paths", 0),
-        ("../age > 1", "paths like", 2),
+        ("./age > 1", "paths like", 1),
+        ("../g/age > 1", "only paths like ../name", 4),
+        ("../.. = 1", "must end with a question name", 3),
+        ("../age(1)", "only paths like ../name", 6),
+        ("current()/x", "only paths like ../name", 10),
         ("${rep}/age", "paths like", 6),
         ("${rep}[1]", "predicates", 6),
         ("$x", "variables", 0),

@@ -1,0 +1,238 @@
+"""Property tests (hypothesis) for questionnaires.expressions.
+
+* parsing arbitrary text raises nothing but ExpressionError;
+* evaluating random well-formed expressions raises nothing but ExpressionError;
+* number formatting round-trips and never uses an exponent;
+* boolean laws (De Morgan, short-circuit) and comparison symmetry hold;
+* a string literal and a one-value ``${ref}`` holding the same text behave identically, so constant
+  folding and the specialised node-set comparisons agree with the generic XPath rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import string
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from questionnaires.expressions import ExpressionError, parse, to_number, to_string
+from questionnaires.xpath_values import format_number
+
+WIB = dt.timezone(dt.timedelta(hours=7))
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class Ctx:
+    """Answers by name; every other Context method answers simply."""
+
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
+        self.answers = answers or {}
+
+    def resolve(self, name: str) -> tuple[str, ...]:
+        return (self.answers.get(name, ""),)
+
+    def current(self) -> str:
+        return self.answers.get(".", "")
+
+    def position(self) -> int:
+        return 2
+
+    def indexed_repeat(self, name: str, repeat_indices: tuple[tuple[str, int], ...]) -> str:
+        return self.answers.get(name, "")
+
+    def choice_label(self, name: str, value: str) -> str:
+        return value.upper()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime(2024, 3, 5, 9, 55, tzinfo=WIB)
+
+    def new_uuid(self) -> str:
+        return "00000000-0000-4000-8000-000000000000"
+
+    def column(self, name: str) -> str:
+        return self.answers.get(name, "")
+
+
+def outcome(source: str, ctx: Ctx) -> object:
+    """The value of ``source`` in ``ctx``, or the string "error" for an ExpressionError (NaN -> "NaN")."""
+    try:
+        v = parse(source).evaluate(ctx)  # type: ignore[arg-type]
+    except ExpressionError:
+        return "error"
+    if isinstance(v, float) and math.isnan(v):
+        return "NaN"
+    return v
+
+
+# ------------------------------------------------------------------------------------ random text
+XPATH_CHARS = string.ascii_letters + string.digits + " ${}()[]'\".,/:-+*=<>!|@_\t\n"
+
+
+@SETTINGS
+@given(st.text(alphabet=XPATH_CHARS, max_size=40) | st.text(max_size=20))
+def test_parse_raises_only_expression_error(source: str) -> None:
+    try:
+        expr = parse(source)
+    except ExpressionError as err:
+        assert err.source == source
+        assert err.message
+        assert err.position is None or 0 <= err.position <= len(source)
+        return
+    try:
+        expr.evaluate(Ctx({".": "1"}))  # type: ignore[arg-type]
+    except ExpressionError:
+        pass
+
+
+def test_deep_nesting_is_a_clean_error() -> None:
+    deep = "(" * 5000 + "1" + ")" * 5000
+    try:
+        parse(deep)
+    except ExpressionError as err:
+        assert "nested too deeply" in err.message
+    long_chain = " + ".join(["1"] * 300)
+    assert parse(long_chain).evaluate(Ctx()) == 300.0  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------------------- number formatting
+@SETTINGS
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_number_formatting_round_trips(x: float) -> None:
+    text = format_number(x)
+    assert "e" not in text and "E" not in text and "+" not in text
+    assert to_number(text) == x
+    assert parse(text if x >= 0 else f"-{text[1:]}").evaluate(Ctx()) == x  # type: ignore[arg-type]
+    if x == int(x):
+        assert "." not in text
+
+
+@SETTINGS
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_integers_format_without_decimal_point(n: int) -> None:
+    assert format_number(float(n)) == str(n)
+    assert to_string(float(n)) == str(n)
+
+
+# ---------------------------------------------------------------------------- random expressions
+LEAF_STRINGS = ["", "0", "1", "2.5", "-3", "abc", "a b", "yes", "true", "false", "2024-03-05", "12:00:00",
+                "NaN", " 7 "]
+NUMBERS = ["0", "1", "2", "0.5", "17", "365.25", "100"]
+BINARY = ["or", "and", "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div", "mod"]
+UNARY_FUNCS = ["not", "string", "number", "string-length", "round", "int", "floor", "ceiling", "abs",
+               "boolean", "normalize-space", "count-selected", "boolean-from-string", "sqrt", "sum"]
+BINARY_FUNCS = ["concat", "contains", "starts-with", "ends-with", "selected", "coalesce", "substr",
+                "selected-at", "substring-before", "substring-after", "pow", "min", "max", "round",
+                "regex", "format-date", "join"]
+
+
+def _leaf() -> st.SearchStrategy[tuple]:
+    return st.one_of(
+        st.tuples(st.just("str"), st.integers(0, len(LEAF_STRINGS) - 1)),
+        st.tuples(st.just("num"), st.sampled_from(NUMBERS)),
+        st.tuples(st.just("raw"), st.sampled_from(["true()", "false()", "today()", "position(..)", "."])),
+    )
+
+
+def _extend(children: st.SearchStrategy[tuple]) -> st.SearchStrategy[tuple]:
+    return st.one_of(
+        st.tuples(st.just("bin"), st.sampled_from(BINARY), children, children),
+        st.tuples(st.just("neg"), children),
+        st.tuples(st.just("f1"), st.sampled_from(UNARY_FUNCS), children),
+        st.tuples(st.just("f2"), st.sampled_from(BINARY_FUNCS), children, children),
+        st.tuples(st.just("if"), children, children, children),
+    )
+
+
+TREES = st.recursive(_leaf(), _extend, max_leaves=12)
+
+
+def render(tree: tuple, refs: bool) -> str:
+    """Source text of ``tree``; string leaves become ``${vN}`` when ``refs`` else quoted literals."""
+    kind = tree[0]
+    if kind == "str":
+        return f"${{v{tree[1]}}}" if refs else f"'{LEAF_STRINGS[tree[1]]}'"
+    if kind == "num":
+        return tree[1]
+    if kind == "raw":
+        return tree[1]
+    if kind == "bin":
+        return f"({render(tree[2], refs)} {tree[1]} {render(tree[3], refs)})"
+    if kind == "neg":
+        return f"-({render(tree[1], refs)})"
+    if kind == "f1":
+        if tree[1] == "sum":  # sum() needs a node-set: a reference in both renderings
+            return f"sum(${{v{len(repr(tree[2])) % len(LEAF_STRINGS)}}})"
+        return f"{tree[1]}({render(tree[2], refs)})"
+    if kind == "f2":
+        return f"{tree[1]}({render(tree[2], refs)}, {render(tree[3], refs)})"
+    if kind == "if":
+        return f"if({render(tree[1], refs)}, {render(tree[2], refs)}, {render(tree[3], refs)})"
+    raise AssertionError(kind)
+
+
+ANSWERS = {f"v{i}": s for i, s in enumerate(LEAF_STRINGS)} | {".": "5"}
+
+
+@SETTINGS
+@given(TREES)
+def test_random_expressions_parse_and_evaluate_cleanly(tree: tuple) -> None:
+    for refs in (False, True):
+        source = render(tree, refs)
+        parse(source)  # must parse: the grammar only builds valid expressions
+        result = outcome(source, Ctx(ANSWERS))
+        assert result == "error" or isinstance(result, str | float | bool | tuple)
+
+
+@SETTINGS
+@given(TREES)
+def test_literal_and_reference_agree(tree: tuple) -> None:
+    """FC-free core property: folding/specialised paths equal the generic XPath rules."""
+    literal = outcome(render(tree, False), Ctx(ANSWERS))
+    referenced = outcome(render(tree, True), Ctx(ANSWERS))
+    if isinstance(referenced, tuple):
+        referenced = referenced[0]
+    if isinstance(literal, tuple):
+        literal = literal[0]
+    assert literal == referenced
+
+
+@SETTINGS
+@given(TREES, TREES)
+def test_de_morgan(a: tuple, b: tuple) -> None:
+    sa, sb = render(a, True), render(b, True)
+    left = outcome(f"({sa}) and ({sb})", Ctx(ANSWERS))
+    right = outcome(f"not(not({sa}) or not({sb}))", Ctx(ANSWERS))
+    assume(left != "error" and right != "error")
+    assert left == right
+
+
+@SETTINGS
+@given(TREES, TREES, st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
+def test_comparison_symmetry(a: tuple, b: tuple, op: str) -> None:
+    mirror = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+    sa, sb = render(a, True), render(b, True)
+    left = outcome(f"({sa}) {op} ({sb})", Ctx(ANSWERS))
+    right = outcome(f"({sb}) {mirror} ({sa})", Ctx(ANSWERS))
+    assume(left != "error" and right != "error")
+    assert left == right
+
+
+@SETTINGS
+@given(st.sampled_from(LEAF_STRINGS), st.sampled_from(LEAF_STRINGS + ["x"]))
+def test_selected_matches_split(values: str, name: str) -> None:
+    got = outcome("selected(${q}, ${n})", Ctx({"q": values, "n": name}))
+    tokens = values.split()
+    assert got is (name.strip() in tokens or (name.strip() != "" and values.strip() == name.strip()))
+
+
+@SETTINGS
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
+       st.integers(min_value=-1000, max_value=1000))
+def test_date_arithmetic(d: dt.date, days: int) -> None:
+    expected = (d + dt.timedelta(days=days)).isoformat()
+    assert parse(f"date(${{d}} + {days})" if days >= 0 else f"date(${{d}} - {-days})").evaluate(
+        Ctx({"d": d.isoformat()})  # type: ignore[arg-type]
+    ) == expected
+    assert parse("format-date(${d}, '%Y-%m-%d')").evaluate(Ctx({"d": d.isoformat()})) == d.isoformat()  # type: ignore[arg-type]
