@@ -109,3 +109,111 @@ async def bot_harness(data_dir: Path, database_url: str = "", **kw: object) -> A
 def buttons(user: ScriptedUser) -> list[str]:
     """Labels of the inline buttons on the newest message that has a keyboard."""
     return [label for row in user.inline_buttons() for label, _ in row]
+
+
+# ------------------------------------------------------------------------------------------ driver
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def jpeg_bytes(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 120, 40)) -> bytes:
+    """A real JPEG made with Pillow."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def voice_bytes() -> bytes:
+    """The committed real OGG/Opus voice note fixture."""
+    return (FIXTURES / "voice.ogg").read_bytes()
+
+
+async def current_prompt(h: BotHarness, sub_id: int):  # type: ignore[no-untyped-def]
+    """The engine step the stored interview is at (read through the services, like the bot)."""
+    _, _, step = await asyncio.to_thread(h.svc.current, sub_id)
+    return step
+
+
+async def tap_choice(h: BotHarness, user: ScriptedUser, label: str) -> None:
+    """Tap the choice ``label`` on the newest keyboard, turning pages (▶) until it is shown."""
+    for _ in range(10):
+        labels = buttons(user)
+        for shown in (label, "● " + label):
+            if shown in labels:
+                await h.do(user.tap(shown))
+                return
+        nxt = next((lbl for lbl in labels if lbl.endswith("▶") and not lbl.startswith("▶")), None)
+        if nxt is None:
+            raise LookupError(f"{label!r} not on the keyboard: {labels}")
+        await h.do(user.tap(nxt))
+    raise LookupError(label)
+
+
+async def answer_current(h: BotHarness, user: ScriptedUser, sub_id: int, spec: dict[str, object]) -> str | None:
+    """Answer whatever the interview asks now, the way a person would in the chat.
+
+    ``spec`` maps a question *name* to: a choice name (select_one), a list of names (select_multiple),
+    text, ``None`` (/skip), or for a repeat name the number of instances to add. Media questions get a
+    real voice note / JPEG, geopoints the location button. Returns the answer key, or None at the end.
+    """
+    from questionnaires.interview import Asked, Rejected
+
+    step = await current_prompt(h, sub_id)
+    if not isinstance(step, (Asked, Rejected)):
+        return None
+    p = step.prompt
+    name = p.key.split("/")[-1].split("[")[0]
+    if p.kind == "repeat":
+        sub = await asyncio.to_thread(h.svc.repo.get_submission, sub_id)
+        done = int(sub.progress.get("repeat_counts", {}).get(p.key, 0))
+        want = int(spec.get(name, 0))  # type: ignore[call-overload]
+        yes = "Ya" if user.language_code == "id" else "Yes"
+        no = "Tidak" if user.language_code == "id" else "No"
+        await h.do(user.tap(yes if done < want else no))
+        return p.key
+    q = p.question
+    assert q is not None
+    value = spec.get(name, spec.get(p.key, "__default__"))
+    if value is None:
+        await h.do(user.send_command("skip"))
+        return p.key
+    labels = {c.name: c.label for c in p.choices}
+    if q.type == "select_one":
+        choice = p.choices[0].name if value == "__default__" else str(value)
+        await tap_choice(h, user, labels[choice])
+    elif q.is_multiple:
+        names = [p.choices[0].name] if value == "__default__" else list(value)  # type: ignore[call-overload]
+        for n in names:
+            await tap_choice(h, user, labels[n])
+        done_label = next(lbl for lbl in buttons(user) if lbl.startswith(("Done", "Selesai")))
+        await h.do(user.tap(done_label))
+    elif q.type == "acknowledge":
+        await h.do(user.tap("OK"))
+    elif q.type == "audio":
+        await h.do(user.send_voice(voice_bytes(), duration=3))
+    elif q.type == "image":
+        await h.do(user.send_photo(jpeg_bytes()))
+    elif q.type == "geopoint":
+        label = next(b["text"] for row in user.reply_keyboard() for b in row if b.get("request_location"))
+        await h.do(user.reply_keyboard_tap(label, location=(-1.61, 103.61)))
+    elif q.type == "integer":
+        await h.do(user.send_text("34" if value == "__default__" else str(value)))
+    else:
+        await h.do(user.send_text("jawaban" if value == "__default__" else str(value)))
+    return p.key
+
+
+async def answer_until_done(h: BotHarness, user: ScriptedUser, sub_id: int, spec: dict[str, object],
+                            limit: int = 120) -> list[str]:
+    """`answer_current` until the interview reaches the end (review); returns the keys answered."""
+    keys: list[str] = []
+    for _ in range(limit):
+        key = await answer_current(h, user, sub_id, spec)
+        if key is None:
+            return keys
+        keys.append(key)
+    raise AssertionError(f"interview did not end after {limit} answers: {keys[-5:]}\n"
+                         + h.emu.describe("the interview to end"))
