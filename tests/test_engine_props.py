@@ -1,0 +1,167 @@
+"""Property tests (hypothesis): random input sequences against forms with relevance, groups, repeats,
+calculations and constraints.
+
+For every sequence: the engine never raises; a Rejected step leaves progress unchanged; the published
+answers are a fixed point of a full evaluation (so the incremental update agrees with the full pass);
+`submission_data` never holds an irrelevant answer (FC-17); Completed never leaves a required relevant
+question unanswered (FC-16); a Progress round-tripped through to_dict/from_dict mid-interview continues
+to the very same result.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from questionnaires import engine, engine_sample
+from questionnaires.engine_plan import plan_for
+from questionnaires.engine_state import evaluate
+from questionnaires.interview import (
+    AddRepeat,
+    Back,
+    Completed,
+    EndRepeat,
+    Jump,
+    Location,
+    MediaRef,
+    Progress,
+    Rejected,
+    Select,
+    Skip,
+    Text,
+)
+from tests.forms_md import form
+
+NOW = datetime(2024, 3, 5, 9, 55, tzinfo=ZoneInfo("Asia/Jakarta"))
+
+FORM_A = form("""
+| survey |
+| | type | name | label | relevant | required | constraint | calculation | repeat_count | choice_filter |
+| | select_one yn | consent | Consent? | | yes | | | | |
+| | begin group | main | Main | ${consent} = 'yes' | | | | | |
+| | integer | age | Age | | yes | . >= 17 | | | |
+| | select_one yn | has_kids | Kids? | | | | | | |
+| | integer | n_kids | How many? | ${has_kids} = 'yes' | yes | . > 0 and . < 5 | | | |
+| | begin repeat | kid | Kid | | | | | ${n_kids} | |
+| | integer | kid_age | Age of kid | | yes | . < ${age} | | | |
+| | calculate | kid_months | | | | | ${kid_age} * 12 | | |
+| | end repeat | | | | | | | | |
+| | calculate | months | | | | | sum(${kid_months}) | | |
+| | select_multiple plat | seen | Seen? | | | | | | |
+| | select_one plat | most | Most? | count-selected(${seen}) > 0 | yes | | | | selected(${seen}, name) |
+| | end group | | | | | | | | |
+| | begin repeat | visit | Visit | ${consent} = 'yes' | | | | | |
+| | text | where | Where | | yes | | | | |
+| | date | when | When | ${where} != 'home' | | | | | |
+| | end repeat | | | | | | | | |
+| | note | bye | Bye ${age} | | | | | | |
+| | text | last | Last | ${months} > 100 | yes | | | | |
+| choices |
+| | list_name | name | label |
+| | yn | yes | Yes |
+| | yn | no | No |
+| | plat | ig | Instagram |
+| | plat | fb | Facebook |
+| | plat | tt | TikTok |
+""")
+
+KEYS = ["consent", "main/age", "main/has_kids", "main/n_kids", "main/kid[1]/kid_age", "main/kid[2]/kid_age",
+        "main/seen", "main/most", "visit[1]/where", "visit[1]/when", "last", "nope"]
+
+inputs = st.one_of(
+    st.sampled_from([Text(v) for v in ("yes", "no", "1", "2", "3", "4", "17", "30", "70", "-1", "abc", "",
+                                       "home", "05/03/2024", "2024-02-30", "ig fb", "Instagram", "-1.6 103.6")]),
+    st.lists(st.sampled_from(["yes", "no", "ig", "fb", "tt", "other", "zz"]), max_size=3).map(
+        lambda names: Select(tuple(names))),
+    st.sampled_from([Skip(), Back(), AddRepeat(), EndRepeat(), Location(-1.6, 103.6),
+                     MediaRef("a" * 64 + ".jpg", "image")]),
+    st.sampled_from(KEYS).map(Jump),
+)
+
+# A move: (dice, random input, pick). dice < 6 plays a valid generated answer for the prompt shown
+# (candidate number ``pick``), otherwise the random input; so runs get deep into the form and also
+# wander (back, jumps, wrong kinds).
+moves = st.tuples(st.integers(min_value=0, max_value=9), inputs, st.integers(min_value=0, max_value=20))
+
+
+def _input_for(step, move):
+    dice, inp, pick = move
+    if dice < 6 and not isinstance(step, Completed):
+        options = engine_sample.candidates(step.prompt, random.Random(pick), NOW)
+        if options:
+            return options[pick % len(options)] if dice > 0 else options[0]
+    return inp
+
+
+def _check_invariants(f, progress: Progress, completed: bool) -> None:
+    plan = plan_for(f)
+    full = evaluate(plan, progress.answers, progress.stash, progress.repeat_counts, progress.language, NOW)
+    # the published answers are a fixed point of a full evaluation (incremental == full)
+    assert full.answers == dict(progress.answers)
+    assert full.stash == dict(progress.stash)
+    relevant = {s.key for s in full.slots if s.kind == "q" and s.relevant}
+    data = engine.submission_data(f, progress)
+    assert set(data) <= relevant  # never an irrelevant answer (FC-17)
+    assert not set(progress.answers) - relevant
+    if completed:
+        ctx = full.ctx
+        for s in full.slots:
+            if s.kind == "q" and s.relevant and s.asks and s.pn.required is not None:
+                ctx.at(s.pn, s.key, s.indices)
+                if s.pn.required.evaluate_bool(ctx):
+                    assert s.key in progress.answers, f"completed without required {s.key}"
+
+
+def _play(f, seq, now=NOW):
+    s = engine.start(f, now=now)
+    out = [s]
+    for move in seq:
+        nxt = engine.step(f, s.progress, _input_for(s, move), now=now)
+        if isinstance(nxt, Rejected):
+            assert nxt.progress is s.progress
+            assert nxt.error
+        s = nxt
+        out.append(s)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=st.lists(moves, max_size=40))
+def test_random_inputs_keep_the_invariants(seq):
+    steps = _play(FORM_A, seq)
+    for s in steps[:: max(1, len(steps) // 8)] + [steps[-1]]:
+        _check_invariants(FORM_A, s.progress, isinstance(s, Completed))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=st.lists(moves, max_size=30), cut=st.integers(min_value=0, max_value=30))
+def test_round_trip_mid_interview_continues_identically(seq, cut):
+    cut = min(cut, len(seq))
+    s = engine.start(FORM_A, now=NOW)
+    for move in seq[:cut]:
+        s = engine.step(FORM_A, s.progress, _input_for(s, move), now=NOW)
+    restored = Progress.from_dict(s.progress.to_dict())
+    assert restored.to_dict() == s.progress.to_dict()
+    a, b, sa = s.progress, restored, s
+    for move in seq[cut:]:
+        inp = _input_for(sa, move)
+        ra = engine.step(FORM_A, a, inp, now=NOW)
+        rb = engine.step(FORM_A, b, inp, now=NOW)
+        assert type(ra) is type(rb)
+        assert ra.progress.to_dict() == rb.progress.to_dict()
+        assert getattr(ra, "prompt", None) == getattr(rb, "prompt", None)
+        a, b, sa = ra.progress, rb.progress, ra
+
+
+@settings(max_examples=25, deadline=None)
+@given(seq=st.lists(moves, max_size=25), minutes=st.integers(min_value=0, max_value=600))
+def test_changing_clock_between_steps_keeps_invariants(seq, minutes):
+    """The caller's ``now`` may move between steps (the bot passes the real time)."""
+    s = engine.start(FORM_A, now=NOW)
+    for i, move in enumerate(seq):
+        s = engine.step(FORM_A, s.progress, _input_for(s, move), now=NOW + timedelta(minutes=minutes * i))
+    _check_invariants(FORM_A, s.progress, isinstance(s, Completed))
