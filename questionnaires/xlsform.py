@@ -161,6 +161,8 @@ class _Loader:
             )
         except PyXFormError as exc:
             p = problem_from_pyxform(exc)
+            if p.code == "missing-choices-sheet" and p.row is None:
+                p = self._no_choices_sheet(scan, p)
             # Skip pyxform's complaint when it is about a row we already refused or reported.
             consequence = (p.row is not None and (p.row in scan.unsupported_rows or _same_as_ours(p, problems))) or (
                 p.row is None and bool(scan.unsupported_rows) and "external" in p.message.lower()
@@ -184,6 +186,21 @@ class _Loader:
         if self.problems:
             raise FormError(_sorted(self.problems))
         return form
+
+    @staticmethod
+    def _no_choices_sheet(scan: _Scan, p: FormProblem) -> FormProblem:
+        """pyxform's "There should be a choices sheet" pinned to the first select that needs one."""
+        for r in scan.rows:
+            if r.kind != "select" or r.type in aliases.select_from_file:
+                continue
+            m = RE_SELECT.search(str(r.data.get("type", "")))
+            list_name = m.group("list_name") if m else "?"
+            return FormProblem(
+                "survey", r.number, "type", "missing-choice-list",
+                f"this select uses the choice list {list_name!r}, but the form has no choices sheet — add a "
+                "sheet named \"choices\" with the columns list_name, name and label.",
+            )
+        return p
 
     def _check_survey_sheet(self) -> None:
         book = self.book

@@ -121,7 +121,7 @@ def read_workbook(src: SourceFile) -> DefinitionData:
         kind = sniffed
     else:
         kind = suffix or sniffed
-    if not kind or (suffix in (".xlsx", ".xlsm", ".xls") and kind not in (".xlsx", ".xls")):
+    if not kind or (suffix in (".xlsx", ".xlsm", ".xls") and sniffed not in (".xlsx", ".xls")):
         raise FormError.single(
             f"{src.name} is not a spreadsheet (not an .xlsx/.xls workbook, nor an XLSForm CSV). {_WHAT_TO_DO}",
             code="not-a-spreadsheet",
