@@ -94,9 +94,44 @@ def rate(fn, seconds: float) -> float:  # noqa: ANN001
             return n / (now - start)
 
 
+ELEMENTPATH_EQUIVALENTS = [
+    "consent = 'yes'",
+    "age >= 17 and voted = 'yes'",
+    "contains(concat(' ', platforms, ' '), ' other ')",
+    "string-length(phone) <= 500",
+    "concat(first_name, ' ', last_name)",
+    "sum(spend) div count(spend)",
+]
+
+
+def compare_elementpath(seconds: float) -> None:
+    """The alternative considered: elementpath's XPath 1.0 parser over an XML copy of the answers
+    (``${name}`` rewritten as child paths). Printed only when elementpath is importable; it is not a
+    dependency of Suara (``pip install --target /tmp/ep elementpath; PYTHONPATH=/tmp/ep python ...``)."""
+    try:
+        import xml.etree.ElementTree as ET
+
+        from elementpath import XPath1Parser, XPathContext
+    except ImportError:
+        print("elementpath not importable: comparison skipped")
+        return
+    root = ET.fromstring(
+        "<data><consent>yes</consent><age>34</age><voted>yes</voted>"
+        "<platforms>instagram tiktok x</platforms><phone>081234567890</phone><first_name>Sari</first_name>"
+        "<last_name>Wulandari</last_name><spend>10</spend><spend>25.5</spend><spend>7</spend></data>"
+    )
+    print(f"\n{'elementpath':<14} {'parse/s':>10} {'eval/s':>11}  expression (same meaning)")
+    for source in ELEMENTPATH_EQUIVALENTS:
+        token = XPath1Parser().parse(source)
+        parses = rate(lambda s=source: XPath1Parser().parse(s), seconds)
+        evals = rate(lambda t=token: t.evaluate(XPathContext(root)), seconds)
+        print(f"{'':<14} {parses:>10,.0f} {evals:>11,.0f}  {source}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=0.4, help="time per measurement (default 0.4)")
+    ap.add_argument("--elementpath", action="store_true", help="also time elementpath, if importable")
     args = ap.parse_args()
     ctx = BenchContext()
     print(f"{'column':<14} {'parse/s':>10} {'eval/s':>11}  expression")
@@ -112,6 +147,8 @@ def main() -> int:
     n = len(EXPRESSIONS)
     print(f"{'mean':<14} {n / parse_total:>10,.0f} {n / eval_total:>11,.0f}  (harmonic mean over {n})")
     print(f"mean time per evaluation: {eval_total / n * 1e6:.2f} µs; per parse: {parse_total / n * 1e6:.1f} µs")
+    if args.elementpath:
+        compare_elementpath(args.seconds)
     return 0
 
 

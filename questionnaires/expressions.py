@@ -19,6 +19,17 @@ number, boolean, node-set), constant folding and specialised comparisons. Nothin
 constant regex patterns, the shape of indexed-repeat/jr:choice-name arguments) is an `ExpressionError`
 from `parse`, so a broken form is refused at load time, not in the middle of an interview.
 
+Why not elementpath (XPath 1.0 with custom functions): it needs the answers as an XML tree and
+``${name}`` rewritten into paths, and the ODK functions and date rules added on top; measured with
+``benchmarks/expressions_bench.py --elementpath`` it evaluates about 10-20 thousand typical relevance
+expressions per second against about 0.5-3 million here (one step of the engine evaluates dozens), and
+its parse speed is no better. The grammar XLSForm authors use is small, so owning it is cheap and lets
+every error name what to write instead.
+
+References: ``${name}``; also ``../name`` and ``current()/../name`` (older forms, pyxform's loop.xlsx),
+read as ``${name}`` because XLSForm names are unique in a form. ``/data/...`` absolute paths, other
+location paths and predicates are refused with a message.
+
 Choice filters: a bare name (``cf``, ``name``) in an expression is a column of the choice row being
 filtered (``choice_filter`` = ``cf = ${regency}`` or ``selected(${platforms}, name)``). Such names are
 listed in `Expression.columns`; evaluating them calls ``ctx.column(name)`` (see `ChoiceContext`). The
@@ -269,6 +280,9 @@ def _compile_compare(op: str, left: _C, right: _C) -> _C:
     if left.const and right.kind == _T and left.kind in (_N, _S):
         return _compare_nodes_const(_MIRROR[op], right.fn, left.value)
     lk, rk = left.kind, right.kind
+    if op in ("=", "!=") and ((lk == _T and rk == _S) or (lk == _S and rk == _T)):
+        return _compare_nodes_str(op == "!=", left.fn if lk == _T else right.fn,
+                                  right.fn if lk == _T else left.fn)
     if lk in (_S, _N, _B) and rk in (_S, _N, _B):
         if op in ("=", "!="):
             if _B in (lk, rk):
@@ -285,6 +299,19 @@ def _compile_compare(op: str, left: _C, right: _C) -> _C:
         return _C(lambda c: rel(ln(c), rn(c)), _B)
     lfn, rfn = left.fn, right.fn
     return _C(lambda c: compare(op, lfn(c), rfn(c)), _B)
+
+
+def _compare_nodes_str(negate: bool, nodes: Fn, text: Fn) -> _C:
+    """``node-set = string`` / ``!=``: true when some node's value is (not) equal to the string."""
+
+    def eq(c: Context) -> bool:
+        s = text(c)
+        for v in nodes(c):  # type: ignore[union-attr]
+            if (v == s) is not negate:
+                return True
+        return False
+
+    return _C(eq, _B)
 
 
 def _compare_nodes_const(op: str, nodes: Fn, k: Value) -> _C:

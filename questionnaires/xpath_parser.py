@@ -169,10 +169,17 @@ def tokenize(source: str) -> list[Token]:
             if kind == "name" and text in _OPERATOR_NAMES and after_operand:
                 kind = "op"
             elif kind == "name" and after_operand:
-                raise ExpressionError(
-                    f"unexpected name {text!r} after a value: is an operator (and, or, =, +…) missing?",
-                    source, pos,
-                )
+                if text.lower() in _OPERATOR_NAMES:
+                    message = f"operators are lower case: write {text.lower()!r}, not {text!r}"
+                elif prev is not None and prev.kind == "num" and text[0] in "eE":
+                    message = "numbers are written without an exponent (1e5 -> 100000)"
+                else:
+                    message = f"unexpected name {text!r} after a value: is an operator (and, or, =, +…) missing?"
+                raise ExpressionError(message, source, pos)
+            elif kind == "op" and text == "=" and source.startswith("==", pos):
+                raise ExpressionError("compare with a single '=' (not '==')", source, pos)
+            elif kind == "op" and text == "<" and source.startswith("<>", pos):
+                raise ExpressionError("write != for 'not equal' (not '<>')", source, pos)
             elif kind == "op" and text == "*" and not after_operand:
                 raise ExpressionError("'*' here would be a node test; not supported", source, pos)
         tokens.append(Token(kind, text, pos))
@@ -193,6 +200,8 @@ def _bad_char_message(source: str, pos: int) -> str:
         return f"invisible non-breaking/zero-width space (U+{ord(ch):04X}): replace it with a normal space"
     if ch == "!":
         return "'!' must be followed by '=' (write != or not(...))"
+    if ch == "&":
+        return "write 'and' instead of '&' or '&&'"
     return f"unexpected character {ch!r}"
 
 

@@ -23,7 +23,9 @@ Coercions follow XPath 1.0 §4 (https://www.w3.org/TR/1999/REC-xpath-19991116/) 
 * The boolean value of a node-set holding exactly one node is the boolean value of that node's string
   (ODK Collect/JavaRosa "unpacks" single nodes). Suara's engine gives an unanswered question as the
   one-node set ``("",)``, so ``if(${q}, ...)`` tests "is q answered", as in ODK Collect. A node-set
-  with two or more nodes is true and an empty one false (XPath 1.0).
+  with two or more nodes is true and an empty one false (XPath 1.0). Likewise a one-node set compares
+  (= != < <= > >=) exactly like its string value; comparisons involving sets of several nodes are
+  existential as in XPath 1.0 §3.4 (``${rep_q} = 'x'`` is true when some instance holds ``x``).
 """
 
 from __future__ import annotations

@@ -546,7 +546,11 @@ def test_supported_functions_lists_the_odk_set() -> None:
         ("${a} = \u2018yes\u2019", "curly quote", 7),
         ("${a}\u00a0= 1", "non-breaking", 4),
         ("${a} ! 1", "'!' must be followed by '='", 5),
-        ("${a} == 1", "expected a value", 6),
+        ("${a} == 1", "single '='", 5),
+        ("${a} <> 1", "write != for 'not equal'", 5),
+        ("${a} = 1 AND ${b} = 2", "operators are lower case: write 'and'", 9),
+        ("${a} = 1 && ${b} = 2", "write 'and' instead", 9),
+        ("${a} = 1 || ${b} = 2", "expected a value", 10),
         ("foo(1)", "function foo() is not supported", 0),
         ("selectd(${a}, 'x')", "did you mean selected()", 0),
         ("pulldata('f', 'c', 'k', ${a})", "pulldata() needs external CSV", 0),
@@ -587,7 +591,7 @@ def test_supported_functions_lists_the_odk_set() -> None:
         ("f(,)", "expected a value", 2),
         ("concat('a' 'b')", "expected ',' or ')'", 11),
         ("concat('a',", "ends too early", 11),
-        ("1e5", "after a value", 1),
+        ("1e5", "without an exponent", 1),
     ],
 )
 def test_errors(source: str, message: str, position: int) -> None:
@@ -627,3 +631,68 @@ def test_format_number_never_uses_exponents() -> None:
         text = format_number(x)
         assert "e" not in text.lower()
         assert float(text) == x
+
+
+# ------------------------------------------------------------------------------ compiled fast paths
+@pytest.mark.parametrize(
+    "source, answers, columns, expected",
+    [
+        ("cf = ${regency}", {"regency": "kerinci"}, {"cf": "kerinci"}, True),
+        ("${regency} = cf", {"regency": "kerinci"}, {"cf": "bungo"}, False),
+        ("cf != ${regency}", {"regency": "kerinci"}, {"cf": "bungo"}, True),
+        ("cf = ${many}", {"many": ["a", "b"]}, {"cf": "b"}, True),
+        ("cf != ${many}", {"many": ["b", "b"]}, {"cf": "b"}, False),
+        ("cf = ${empty}", {}, {"cf": ""}, True),
+        ("cf < ${n}", {"n": "10"}, {"cf": "9"}, True),  # relational: numbers
+        ("concat(cf, '') = ${n}", {"n": "x"}, {"cf": "x"}, True),
+        ("string-length(name) = 3", {}, {"name": "abc"}, True),
+    ],
+)
+def test_string_against_nodes(source: str, answers: dict, columns: dict, expected: bool) -> None:
+    assert parse(source).evaluate(DictContext(answers, columns=columns)) is expected
+
+
+def test_comparisons_with_booleans_unpack_single_nodes() -> None:
+    """A one-node set compares like its value (ODK Collect); several nodes follow XPath 1.0 §3.4."""
+    assert ev("${a} < true()", {"a": ""}) is False  # '' -> NaN < 1
+    assert ev("'' < true()") is False
+    assert ev("${a} = false()", {"a": ""}) is True
+    assert ev("${a} = true()", {"a": ["", ""]}) is True  # two nodes: boolean(node-set) is true
+    assert ev("${a} < true()", {"a": ["", ""]}) is False
+    assert ev("${a} = ${b}", {"a": "x", "b": ["y", "x"]}) is True
+
+
+def test_if_with_mixed_branch_kinds() -> None:
+    e = parse("if(${a} = 'n', 5, ${b})")
+    assert e.kind == "any"
+    assert e.evaluate(DictContext({"a": "n"})) == 5.0
+    assert e.evaluate(DictContext({"a": "y", "b": "text"})) == ("text",)
+    assert e.evaluate_str(DictContext({"a": "n"})) == "5"
+    assert parse("if(${a} = 'n', 'x', ${b})").kind == "string"
+    assert parse("if(1 = 1, ${a}, ${b})").references == {"a", "b"}  # folded, references kept
+
+
+def test_expression_holds_no_state_between_contexts() -> None:
+    e = parse("${n} + 1")
+    assert [e.evaluate(DictContext({"n": str(i)})) for i in range(3)] == [1.0, 2.0, 3.0]
+
+
+def test_constant_sub_expressions_fold_at_parse_time() -> None:
+    e = parse("${a} = concat('y', 'es') and date('2024-03-05') <= today()")
+    ctx = DictContext({"a": "yes"})
+    assert e.evaluate(ctx) is True
+    assert not e.is_constant
+    assert parse("pow(2, 3) + round(2.5)").is_constant
+    assert parse("pow(2, 3) + round(2.5)").evaluate(DictContext()) == 11.0
+    with pytest.raises(ExpressionError) as info:
+        parse("1 + date('2024-13-45')")
+    assert info.value.position == 4  # the failing call, not the whole expression
+
+
+def test_evaluation_errors_from_dynamic_regex_name_the_expression() -> None:
+    e = parse("regex(., ${pattern})")
+    assert e.evaluate(DictContext({"pattern": "^a"}, current="abc")) is True
+    with pytest.raises(ExpressionError) as info:
+        e.evaluate_bool(DictContext({"pattern": "[a-"}, current="abc"))
+    assert info.value.source == "regex(., ${pattern})"
+    assert "not valid" in info.value.message
