@@ -246,7 +246,7 @@ class BotApi:
         return msg
 
     def _store(self, chat: ChatRecord, msg: BotMessage) -> dict[str, Any]:
-        msg.seq = self.s.bump()
+        msg.seq = self.s.bump(chat.chat_id)
         chat.bot_messages[msg.message_id] = msg
         return self.s.message_wire(chat, msg)
 
@@ -377,7 +377,7 @@ class BotApi:
     def _edited(self, chat: ChatRecord, msg: BotMessage) -> dict[str, Any]:
         msg.edited = True
         msg.edit_date = self.s.now()
-        msg.seq = self.s.bump()
+        msg.seq = self.s.bump(chat.chat_id)
         return self.s.message_wire(chat, msg)
 
     def m_deleteMessage(self, p: dict[str, Any]) -> Any:
@@ -386,11 +386,11 @@ class BotApi:
         msg = chat.bot_messages.get(mid)  # type: ignore[arg-type]
         if msg is not None and not msg.deleted:
             msg.deleted = True
-            msg.seq = self.s.bump()
+            msg.seq = self.s.bump(chat.chat_id)
             return True
         if mid in chat.user_messages:
             del chat.user_messages[mid]  # type: ignore[arg-type]
-            self.s.bump()
+            self.s.bump(chat.chat_id)
             return True
         raise bad("message to delete not found")
 
@@ -406,7 +406,7 @@ class BotApi:
         rec.answer_text = text
         rec.show_alert = _bool(p, "show_alert")
         rec.url = _str(p, "url")
-        self.s.bump()
+        self.s.bump(rec.chat_id)
         return True
 
     def m_sendChatAction(self, p: dict[str, Any]) -> Any:
@@ -415,6 +415,7 @@ class BotApi:
         if action not in CHAT_ACTIONS:
             raise bad("wrong parameter action in request")
         chat.actions.append(action)  # type: ignore[arg-type]
+        self.s.bump(chat.chat_id)
         return True
 
     def m_getChat(self, p: dict[str, Any]) -> Any:

@@ -51,13 +51,15 @@ class Emulator:
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.token = token
         self.bot_username = bot_username
-        self.state = EmulatorState(token=token, bot_username=bot_username, on_new_update=self._new_update_hook)
+        self.state = EmulatorState(token=token, bot_username=bot_username, on_new_update=self._new_update_hook,
+                                   on_notify=self._wake_async)
         self.api = BotApi(self.state)
         self.faults = FaultPlan()
         self._server = HttpServer(self._handle, host=host, port=port)
         self._poll: _Poll | None = None
         self._users: dict[int, ScriptedUser] = {}
-        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        #: async waiters by chat id (None = global waiters, woken on every notification)
+        self._async_waiters: dict[int | None, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._waiters_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -68,6 +70,25 @@ class Emulator:
     def stop(self) -> None:
         """Stop serving; open connections (including long polls) are closed."""
         self._server.stop()
+
+    async def start_async(self) -> None:
+        """Serve on the running event loop (e.g. the bot's own) instead of a background thread.
+
+        Faster when a bot shares the process (no GIL hand-offs between two loops); blocking
+        :meth:`wait_for` then can't be used from that loop (it refuses), use :meth:`wait_for_async`.
+        """
+        await self._server.start_in_running_loop()
+
+    async def stop_async(self) -> None:
+        """Stop a server started with :meth:`start_async`."""
+        await self._server.stop_in_running_loop()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start_async()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_async()
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -159,6 +180,14 @@ class Emulator:
         and calls. Raises ``RuntimeError`` when called from a thread running an event loop (that would
         freeze a bot on the same loop): use :meth:`wait_for_async` there.
         """
+        self._wait_sync(predicate, timeout, what, chat_id=None, recheck=True)
+
+    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """Like :meth:`wait_for` but awaits, so the bot can keep running on the same event loop."""
+        await self._wait_async(predicate, timeout, what, chat_id=None, recheck=True)
+
+    def _wait_sync(self, predicate: Callable[[], bool], timeout: float, what: str, *, chat_id: int | None,
+                   recheck: bool) -> None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -167,20 +196,21 @@ class Emulator:
             raise RuntimeError("Emulator.wait_for blocks the thread; inside an event loop use "
                                "`await emulator.wait_for_async(...)`")
         deadline = time.monotonic() + timeout
-        with self.state.cond:
+        with self.state.lock:
+            cond = self.state.cond if chat_id is None else self.state.chat_cond(chat_id)
             while not predicate():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(self.describe(what, timeout))
-                self.state.cond.wait(min(remaining, _RECHECK))
+                cond.wait(min(remaining, _RECHECK) if recheck else remaining)
 
-    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-        """Like :meth:`wait_for` but awaits, so the bot can keep running on the same event loop."""
+    async def _wait_async(self, predicate: Callable[[], bool], timeout: float, what: str, *,
+                          chat_id: int | None, recheck: bool) -> None:
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
         entry = (loop, event)
         with self._waiters_lock:
-            self._async_waiters.add(entry)
+            self._async_waiters.setdefault(chat_id, set()).add(entry)
         try:
             deadline = loop.time() + timeout
             while True:
@@ -192,10 +222,10 @@ class Emulator:
                 if remaining <= 0:
                     raise TimeoutError(self.describe(what, timeout))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(remaining, _RECHECK))
+                    await asyncio.wait_for(event.wait(), min(remaining, _RECHECK) if recheck else remaining)
         finally:
             with self._waiters_lock:
-                self._async_waiters.discard(entry)
+                self._async_waiters.get(chat_id, set()).discard(entry)
 
     def describe(self, what: str = "", timeout: float | None = None) -> str:
         """A readable summary of the last bot messages and API calls (used in timeout errors)."""
@@ -219,21 +249,21 @@ class Emulator:
         return "\n".join(lines)
 
     def _notify(self) -> None:
-        """Wake every waiter (sync and async). Call with the state lock held."""
+        """Wake waiters after a bot call (call with the state lock held)."""
         self.state.notify()
+
+    def _wake_async(self, dirty: set[int]) -> None:
+        """Called by the state on every notification: wake global async waiters and those of ``dirty`` chats."""
         with self._waiters_lock:
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
+            targets = list(self._async_waiters.get(None, ()))
+            for chat_id in dirty:
+                targets.extend(self._async_waiters.get(chat_id, ()))
+        for loop, event in targets:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(event.set)
 
     def _new_update_hook(self) -> None:
         self._server.call_soon(self._wake_poll)
-        with self._waiters_lock:
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
 
     def _wake_poll(self) -> None:
         poll = self._poll
@@ -354,6 +384,8 @@ class Emulator:
                 if self._poll is poll:
                     self._poll = None
                 if gone is not None and not gone.done():
-                    gone.cancel()
+                    gone.cancel()  # and let it finish: the connection reads the next request next
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await gone
         self._log(method, params, 200, None)
         return Response.json(200, {"ok": True, "result": updates})

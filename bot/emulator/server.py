@@ -194,6 +194,7 @@ class HttpServer:
         self._startup_error: BaseException | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._stop_event: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the loop thread and bind the socket; raises ``OSError`` if the port can't be bound."""
@@ -219,18 +220,25 @@ class HttpServer:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
-    async def _serve(self) -> None:
+    async def _bind(self) -> None:
         self._stop_event = asyncio.Event()
+        self._server = await asyncio.start_server(
+            self._connection, self.host, self.port, limit=256 * 1024, backlog=512
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self) -> None:
         try:
-            self._server = await asyncio.start_server(
-                self._connection, self.host, self.port, limit=256 * 1024, backlog=512
-            )
+            await self._bind()
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._startup_error = exc
             self._ready.set()
             return
-        self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
+        await self._wait_and_close()
+
+    async def _wait_and_close(self) -> None:
+        assert self._stop_event is not None and self._server is not None
         await self._stop_event.wait()
         self._server.close()
         for writer in list(self._writers):
@@ -238,6 +246,25 @@ class HttpServer:
                 writer.transport.abort()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def start_in_running_loop(self) -> None:
+        """Serve on the caller's event loop instead of a thread (no GIL hand-offs with a bot on that loop).
+
+        Raises ``OSError`` if the port can't be bound.
+        """
+        if self._thread is not None or self._loop_task is not None:
+            raise RuntimeError("server already started")
+        self.loop = asyncio.get_running_loop()
+        await self._bind()
+        self._loop_task = asyncio.create_task(self._wait_and_close())
+
+    async def stop_in_running_loop(self) -> None:
+        """Stop a server started with :meth:`start_in_running_loop`."""
+        if self._loop_task is None or self._stop_event is None:
+            return
+        self._stop_event.set()
+        await self._loop_task
+        self._loop_task = None
 
     def stop(self) -> None:
         """Stop serving and join the thread (idempotent)."""

@@ -198,7 +198,8 @@ class QueuedUpdate:
 class EmulatorState:
     """All mutable emulator state; every method must be called with :attr:`lock` held (it is re-entrant)."""
 
-    def __init__(self, *, token: str, bot_username: str, on_new_update: Callable[[], None]) -> None:
+    def __init__(self, *, token: str, bot_username: str, on_new_update: Callable[[], None],
+                 on_notify: Callable[[set[int]], None] | None = None) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1
         self.bot_user: dict[str, Any] = {
@@ -209,6 +210,10 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self._on_new_update = on_new_update
+        self._on_notify = on_notify
+        #: one condition per chat (sharing :attr:`lock`) so per-user waits don't wake every waiter
+        self.chat_conds: dict[int, threading.Condition] = {}
+        self._dirty_chats: set[int] = set()
         self.chats: dict[int, ChatRecord] = {}
         self.files: dict[str, FileRecord] = {}
         self.files_by_path: dict[str, FileRecord] = {}
@@ -225,14 +230,31 @@ class EmulatorState:
         self._ids = itertools.count(1)
 
     # -- bookkeeping -------------------------------------------------------------------------------
-    def bump(self) -> int:
-        """Advance and return the change counter."""
+    def bump(self, chat_id: int | None = None) -> int:
+        """Advance and return the change counter; ``chat_id`` marks that chat as changed for :meth:`notify`."""
         self.seq += 1
+        if chat_id is not None:
+            self._dirty_chats.add(chat_id)
         return self.seq
 
+    def chat_cond(self, chat_id: int) -> threading.Condition:
+        """The condition notified when something in chat ``chat_id`` changes."""
+        cond = self.chat_conds.get(chat_id)
+        if cond is None:
+            cond = self.chat_conds[chat_id] = threading.Condition(self.lock)
+        return cond
+
     def notify(self) -> None:
-        """Wake every :meth:`Emulator.wait_for` waiter (lock must be held)."""
+        """Wake global waiters and the waiters of chats changed since the last call (lock must be held)."""
         self.cond.notify_all()
+        dirty = self._dirty_chats
+        self._dirty_chats = set()
+        for chat_id in dirty:
+            cond = self.chat_conds.get(chat_id)
+            if cond is not None:
+                cond.notify_all()
+        if self._on_notify is not None:
+            self._on_notify(dirty)
 
     def now(self) -> int:
         return int(time.time())
@@ -268,7 +290,8 @@ class EmulatorState:
         self.archive[update_id] = payload
         if kind in self.allowed_updates:
             self.updates.append(QueuedUpdate(update_id, payload))
-        self.bump()
+        chat = obj.get("chat") or (obj.get("message") or {}).get("chat") or {}
+        self.bump(chat.get("id"))
         self.notify()
         self._on_new_update()
         return update_id

@@ -431,8 +431,8 @@ class ScriptedUser:
                     return True
             return False
 
-        self._emu.wait_for(pred, timeout, what=f"a message to {self!r}" + (f" containing {contains!r}"
-                                                                            if contains else ""))
+        what = f"a message to {self!r}" + (f" containing {contains!r}" if contains else "")
+        self._emu._wait_sync(pred, timeout, what, chat_id=self.chat_id, recheck=False)
         return found[0]
 
     async def wait_message_async(self, *, since: int, contains: str | None = None,
@@ -447,8 +447,8 @@ class ScriptedUser:
                     return True
             return False
 
-        await self._emu.wait_for_async(pred, timeout, what=f"a message to {self!r}" + (
-            f" containing {contains!r}" if contains else ""))
+        what = f"a message to {self!r}" + (f" containing {contains!r}" if contains else "")
+        await self._emu._wait_async(pred, timeout, what, chat_id=self.chat_id, recheck=False)
         return found[0]
 
 
