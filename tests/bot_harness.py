@@ -36,13 +36,13 @@ class BotHarness:
         self.overall_max_rate = overall_max_rate
         self.services: Services | None = None
         self.app: Application | None = None
-        self._done: set[int] = set()
+        self._done: dict[int, int] = {}
         self._event = asyncio.Event()
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def _mark_done(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(update, Update):
-            self._done.add(update.update_id)
+            self._done[update.update_id] = self._done.get(update.update_id, 0) + 1
             self._event.set()
 
     async def start(self) -> None:
@@ -73,11 +73,15 @@ class BotHarness:
         assert self.services is not None
         return self.services
 
-    async def handled(self, update_id: int, timeout: float = 15.0) -> None:
-        """Wait until the bot has finished handling ``update_id``."""
+    def times_handled(self, update_id: int) -> int:
+        """How many times ``update_id`` went through the handlers (re-deliveries count)."""
+        return self._done.get(update_id, 0)
+
+    async def handled(self, update_id: int, timeout: float = 15.0, *, times: int = 1) -> None:
+        """Wait until the bot has finished handling ``update_id`` (``times`` times, for re-deliveries)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while update_id not in self._done:
+        while self._done.get(update_id, 0) < times:
             self._event.clear()
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -217,3 +221,33 @@ async def answer_until_done(h: BotHarness, user: ScriptedUser, sub_id: int, spec
         keys.append(key)
     raise AssertionError(f"interview did not end after {limit} answers: {keys[-5:]}\n"
                          + h.emu.describe("the interview to end"))
+
+
+async def start_respondent(h: BotHarness, user_id: int, language: str = "en",
+                           form_id: str = "jambi_voter_survey") -> tuple[ScriptedUser, int, int]:
+    """A respondent who opened a deep link for ``form_id`` and chose ``language``.
+    Returns (user, person id, submission id)."""
+    inv = await asyncio.to_thread(h.svc.repo.create_invite, role="respondent", created_by=None, now=h.now(),
+                                  form_id=form_id)
+    user = h.emu.user(user_id, f"User{user_id}", language_code=language)
+    await h.do(user.send_command("start", inv.code))
+    await h.do(user.tap("English" if language == "en" else "Bahasa Indonesia"))
+    person = await asyncio.to_thread(h.svc.repo.person_by_telegram_id, user_id)
+    assert person is not None and person.id is not None
+    sub = await asyncio.to_thread(h.svc.repo.open_submission_for, person.id)
+    assert sub is not None and sub.id is not None
+    return user, person.id, sub.id
+
+
+async def answer_until(h: BotHarness, user: ScriptedUser, sub_id: int, spec: dict[str, object], stop_key: str,
+                       limit: int = 80) -> None:
+    """Answer (per `answer_current`) until the interview asks ``stop_key``."""
+    from questionnaires.interview import Asked, Rejected
+
+    for _ in range(limit):
+        step = await current_prompt(h, sub_id)
+        if isinstance(step, (Asked, Rejected)) and step.prompt.key == stop_key:
+            return
+        if await answer_current(h, user, sub_id, spec) is None:
+            raise AssertionError(f"reached the end without asking {stop_key}")
+    raise AssertionError(f"{stop_key} not asked within {limit} answers")

@@ -10,7 +10,14 @@ import logging
 
 from telegram import Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
 from bot.handlers import errors, interview, media, notes, onboarding, withdrawal
 from bot.handlers.common import Context, person_of, send_text
@@ -81,4 +88,5 @@ def register_all(app: Application) -> None:
     app.add_handler(MessageHandler(msg & MEDIA_FILTER, media.on_media))
     app.add_handler(MessageHandler(msg & filters.TEXT & ~filters.COMMAND, interview.on_text))
     app.add_handler(MessageHandler(msg & filters.COMMAND, on_unknown_command))
+    app.add_handler(ChatMemberHandler(errors.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(errors.on_error)

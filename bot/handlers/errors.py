@@ -44,3 +44,17 @@ async def on_error(update: object, context: Context) -> None:
         await context.bot.send_message(chat_id, t(lang, "error_generic"))
     except TelegramError as exc:
         log.warning("could not tell chat %s about the error: %s", chat_id, exc)
+
+
+async def on_my_chat_member(update: Update, context: Context) -> None:
+    """Telegram tells us the user blocked (``kicked``) or restarted the bot: keep Person.active in step."""
+    change = update.my_chat_member
+    if change is None or change.from_user is None:
+        return
+    svc = services(context)
+    person = await call(svc.repo.person_by_telegram_id, change.from_user.id)
+    if person is None or person.id is None:
+        return
+    active = change.new_chat_member.status not in ("kicked", "left")
+    if person.active != active:
+        await call(svc.repo.set_person_active, person.id, active)
