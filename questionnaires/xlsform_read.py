@@ -129,6 +129,13 @@ def read_workbook(src: SourceFile) -> DefinitionData:
     try:
         book: dict[str, Any] = _READERS[kind](src.data)
     except PyXFormError as exc:
+        dup = _DUP_HEADER.search(str(exc))
+        if dup:
+            raise FormError.single(
+                f"two columns have the same header {dup.group(1).strip()!r} — delete or rename one of them "
+                "(for several languages use label::Indonesian (id), label::English (en)…).",
+                code="duplicate-column", row=1,
+            ) from None
         raise FormError.single(
             f"{src.name} could not be read as a {kind} file ({_clean(str(exc))}). {_WHAT_TO_DO}",
             code="not-a-spreadsheet",
@@ -147,6 +154,7 @@ def read_workbook(src: SourceFile) -> DefinitionData:
 
 
 # ---------------------------------------------------------------------------------- pyxform errors
+_DUP_HEADER = re.compile(r"Duplicate column header:\s*(.+)$")
 _ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
 _SHEET = re.compile(r"(?:On|on) the '(\w+)' sheet")
 _COLUMN = re.compile(r"the '([\w:\- ]+)' (?:value|column)")
@@ -201,6 +209,8 @@ def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
         code = "duplicate-name"
         column = column or "name"
         message += " Rename one of the two rows."
+    elif "names must begin with a letter" in low:
+        code = "invalid-name"
     elif "should be a choices sheet" in low:
         code = "missing-choices-sheet"
     elif "unmatched" in low or "end group" in low or "end repeat" in low:

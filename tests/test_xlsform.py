@@ -833,3 +833,113 @@ def test_form_error_renders_one_line_per_problem() -> None:
     assert str(single) == "settings sheet, row 2: oops" and single.codes() == ["x"]
     with pytest.raises(ValueError):
         FormError([])
+
+
+# ============================================================= more of pyxform's refusals, passed on
+def test_invalid_name__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type | name    | label |
+        |        | text | a       | A     |
+        |        | text | my name | B     |
+        """
+    )
+    assert where(p) == ("survey", 3, "name", "invalid-name") and "letter or underscore" in p.message
+
+
+def test_missing_name__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type | name | label |
+        |        | text | a    | A     |
+        |        | text |      | B     |
+        """
+    )
+    assert where(p) == ("survey", 3, "name", "missing-name")
+
+
+def test_unmatched_end_group__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type      | name | label |
+        |        | text      | a    | A     |
+        |        | end group |      |       |
+        """
+    )
+    assert where(p) == ("survey", 3, "type", "unmatched-group")
+
+
+def test_missing_type_column__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | typ  | name | label |
+        |        | text | a    | A     |
+        """
+    )
+    assert (p.sheet, p.row, p.code) == ("survey", 1, "bad-header") and "'type'" in p.message
+
+
+def test_duplicate_column_header_in_xlsx__error(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "survey"
+    ws.append(["type", "name", "label", "label"])
+    ws.append(["text", "a", "A", "B"])
+    wb.save(tmp_path / "dup.xlsx")
+    with pytest.raises(FormError) as ei:
+        load_xlsform(tmp_path / "dup.xlsx")
+    (p,) = ei.value.problems
+    assert (p.row, p.code) == (1, "duplicate-column") and "'label'" in p.message
+
+
+def test_zip_that_is_not_a_workbook__error() -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("word/document.xml", "<w/>")
+    with pytest.raises(FormError) as ei:
+        load_xlsform(buf.getvalue(), filename="letter.xlsx")
+    assert ei.value.codes() == ["not-a-spreadsheet"] and "letter.xlsx" in str(ei.value)
+
+
+def test_disabled_and_comment_rows_keep_row_numbers__ok() -> None:
+    f = form(
+        """
+        | survey |
+        |        | type | name | label | disabled |
+        |        | text | a    | A     | yes      |
+        |        | text | b    | B     |          |
+        |        |      |      |       | x        |
+        |        | text | c    | C     |          |
+        """
+    )
+    assert [(x.name, x.row) for x in f.questions()] == [("b", 3), ("c", 5)]
+
+
+def test_select_from_file_value_and_label_parameters__ok(tmp_path: Path) -> None:
+    (tmp_path / "form.md").write_text(
+        """
+        | survey |
+        |        | type                             | name | label | parameters                |
+        |        | select_one_from_file schools.csv | sch  | School | value=npsn label=nama    |
+        """,
+        encoding="utf-8",
+    )
+    (tmp_path / "schools.csv").write_text(
+        "\ufeffnpsn,nama,regency\n10501234,SDN 1 Sungai Penuh,kerinci\n10505678,SMPN 2 Jambi,kota_jambi\n",
+        encoding="utf-8",
+    )
+    f = load_xlsform(tmp_path / "form.md")
+    sch = q(f, "sch")
+    assert sch.parameters == {"value": "npsn", "label": "nama"}
+    assert [(c.name, c.labels["default"], c.extra["regency"]) for c in sch.choices] == [
+        ("10501234", "SDN 1 Sungai Penuh", "kerinci"), ("10505678", "SMPN 2 Jambi", "kota_jambi"),
+    ]
