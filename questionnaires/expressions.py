@@ -428,8 +428,73 @@ class _Compiler:
 
         return _C(col, _S)
 
+    def chain(self, node: Binary) -> _C | None:
+        """A left-associative run of 3+ operands of one precedence group (``a or b or c``,
+        ``${a} + ${b} - ${c}``) compiled as a loop, so long sums and condition lists never recurse
+        deeply at parse or evaluation time. None for shorter runs."""
+        group = _CHAIN_GROUPS.get(node.op)
+        ops: list[str] = []
+        operands: list[Node] = []
+        cur: Node = node
+        while isinstance(cur, Binary) and _CHAIN_GROUPS.get(cur.op) == group:
+            ops.append(cur.op)
+            operands.append(cur.right)
+            cur = cur.left
+        if len(ops) < 2:
+            return None
+        operands.append(cur)
+        ops.reverse()
+        operands.reverse()
+        compiled = [self.compile(x) for x in operands]
+        if group in ("or", "and"):
+            fs = tuple(_as_bool(x) for x in compiled)
+            if group == "or":
+                def any_true(c: Context) -> bool:
+                    for f in fs:
+                        if f(c):
+                            return True
+                    return False
+                out = _C(any_true, _B)
+            else:
+                def all_true(c: Context) -> bool:
+                    for f in fs:
+                        if not f(c):
+                            return False
+                    return True
+                out = _C(all_true, _B)
+        elif group == "|":
+            for x, operand in zip(compiled, operands, strict=True):
+                if x.kind != _T:
+                    raise self.error("'|' joins node-sets such as ${a} | ${b}; use or for conditions",
+                                     operand.pos)
+            ts = tuple(x.fn for x in compiled)
+
+            def union(c: Context) -> tuple[str, ...]:
+                out: tuple[str, ...] = ()
+                for f in ts:
+                    out += f(c)  # type: ignore[operator]
+                return out
+            return _C(union, _T)
+        else:
+            first = _as_num(compiled[0])
+            rest = tuple((_ARITH[op], _as_num(x)) for op, x in zip(ops, compiled[1:], strict=True))
+
+            def arithmetic(c: Context) -> float:
+                acc = first(c)
+                for fn, f in rest:
+                    acc = fn(acc, f(c))
+                return acc
+            out = _C(arithmetic, _N)
+        if all(x.const for x in compiled):
+            return self.fold(out, node.pos)
+        return out
+
     def binary(self, node: Binary) -> _C:
         op = node.op
+        if op in _CHAIN_GROUPS:
+            chained = self.chain(node)
+            if chained is not None:
+                return chained
         left = self.compile(node.left)
         right = self.compile(node.right)
         if op == "or" or op == "and":
@@ -706,6 +771,7 @@ class _Compiler:
         return _C(random, _N)
 
 
+_CHAIN_GROUPS = {"or": "or", "and": "and", "+": "+", "-": "+", "*": "*", "div": "*", "mod": "*", "|": "|"}
 _KIND_NAMES = {_S: "text", _N: "number", _B: "true/false value", _T: "node-set", _A: "value"}
 
 

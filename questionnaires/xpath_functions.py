@@ -139,8 +139,12 @@ def _translate(s: str, src: str, dst: str) -> str:
     return s.translate(table)
 
 
+_XPATH_SPACE = re.compile(r"[ \t\r\n]+")
+
+
 def _normalize_space(s: str) -> str:
-    return " ".join(s.split())
+    # XPath white space only (#x20 #x9 #xD #xA): a non-breaking space is kept.
+    return _XPATH_SPACE.sub(" ", s).strip(" ")
 
 
 def _string_length(s: str) -> float:

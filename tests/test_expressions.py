@@ -696,3 +696,23 @@ def test_evaluation_errors_from_dynamic_regex_name_the_expression() -> None:
         e.evaluate_bool(DictContext({"pattern": "[a-"}, current="abc"))
     assert info.value.source == "regex(., ${pattern})"
     assert "not valid" in info.value.message
+
+
+def test_long_chains_evaluate_without_deep_recursion() -> None:
+    """Generated forms sum or list hundreds of terms; these are loops, not nested calls."""
+    total = parse(" + ".join(f"${{n{i}}}" for i in range(2000)))
+    assert total.evaluate(DictContext({f"n{i}": "1" for i in range(2000)})) == 2000.0
+    anyof = parse(" or ".join(f"${{a}} = '{i}'" for i in range(2000)))
+    assert anyof.evaluate(DictContext({"a": "1999"})) is True
+    assert anyof.evaluate(DictContext({"a": "x"})) is False
+    allof = parse(" and ".join(f"${{a}} != '{i}'" for i in range(2000)))
+    assert allof.evaluate(DictContext({"a": "1999"})) is False
+    assert parse("10 - 2 - 3 - 1").evaluate(DictContext()) == 4.0
+    assert parse("2 * 3 div 4 mod 1").evaluate(DictContext()) == 0.5
+    assert parse("${a} | ${b} | ${a}").evaluate(DictContext({"a": "1", "b": "2"})) == ("1", "2", "1")
+    with pytest.raises(ExpressionError, match="joins node-sets"):
+        parse("${a} | ${b} | 'c'")
+
+
+def test_normalize_space_uses_xpath_white_space() -> None:
+    assert ev("normalize-space(${t})", {"t": " a\t\n b \u00a0c "}) == "a b \u00a0c"
