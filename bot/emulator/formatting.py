@@ -7,6 +7,7 @@ MarkdownV2/Markdown texts are accepted and displayed as sent (not parsed; docume
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -29,8 +30,9 @@ def utf16_len(text: str) -> int:
 
 
 class _Parser(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
+        self.lines = source.split("\n")
         self.out: list[str] = []
         self.pos = 0  # UTF-16 offset in the plain text
         self.stack: list[tuple[str, int, dict[str, Any]]] = []
@@ -51,8 +53,6 @@ class _Parser(HTMLParser):
             if not attr.get("href"):
                 raise EntityParseError("Can't find the URL of the text link")
             extra["url"] = attr["href"]
-        if tag == "pre" and self.stack and self.stack[-1][0] == "pre":
-            pass
         if tag == "code" and self.stack and self.stack[-1][0] == "pre":
             lang = (attr.get("class") or "")
             if lang.startswith("language-"):
@@ -73,12 +73,26 @@ class _Parser(HTMLParser):
             self.entities.append(entity)
 
     def _offset(self) -> int:
-        return len("".join(self.out).encode("utf-8"))
+        """Byte offset (UTF-8) of the current tag in the source text, as Telegram reports it."""
+        line, col = self.getpos()
+        before = "\n".join(self.lines[: line - 1]) + ("\n" if line > 1 else "") + self.lines[line - 1][:col]
+        return len(before.encode("utf-8"))
+
+
+_BARE_LT = re.compile(r"<(?![a-zA-Z/])")
 
 
 def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Parse Telegram HTML into ``(plain_text, entities)``; raises :class:`EntityParseError`."""
-    parser = _Parser()
+    """Parse Telegram HTML into ``(plain_text, entities)``; raises :class:`EntityParseError`.
+
+    A ``<`` that does not start a tag is an error, as on Telegram ("All <, > and & symbols that are not
+    a part of a tag or an HTML entity must be replaced"): it catches user input echoed unescaped.
+    """
+    bare = _BARE_LT.search(text)
+    if bare:
+        offset = len(text[:bare.start()].encode("utf-8"))
+        raise EntityParseError(f'Unsupported start tag "" at byte offset {offset}')
+    parser = _Parser(text)
     parser.feed(text)
     parser.close()
     if parser.stack:

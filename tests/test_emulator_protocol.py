@@ -1,0 +1,193 @@
+"""Wire-level details of the emulator: body parsing, HTML entities, keyboards, waits, update filtering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.emulator import Emulator
+from bot.emulator.formatting import EntityParseError, parse_html, utf16_len
+from bot.emulator.harness import build_app, polling
+from bot.emulator.server import BadRequestBody, UploadedFile, parse_multipart
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator() as e:
+        yield e
+
+
+def test_multipart_parser_keeps_binary_bytes_and_text_fields() -> None:
+    payload = b"\r\n--x\r\nbinary\x00\xff with a fake delimiter line\r\n"
+    body = (
+        b"--BOUND\r\n"
+        b'Content-Disposition: form-data; name="chat_id"\r\n\r\n'
+        b"42\r\n"
+        b"--BOUND\r\n"
+        b'Content-Disposition: form-data; name="caption"\r\n\r\n'
+        b"Foto \xc3\xa9\r\n"
+        b"--BOUND\r\n"
+        b'Content-Disposition: form-data; name="document"; filename="laporan \\"final\\".xlsx"\r\n'
+        b"Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n"
+        + payload + b"\r\n"
+        b"--BOUND--\r\n"
+    )
+    parts = parse_multipart(body, "BOUND")
+    assert parts["chat_id"] == "42" and parts["caption"] == "Foto é"
+    doc = parts["document"]
+    assert isinstance(doc, UploadedFile)
+    assert doc.data == payload and doc.filename == 'laporan "final".xlsx'
+    with pytest.raises(BadRequestBody):
+        parse_multipart(b"no boundary here", "BOUND")
+
+
+def test_html_parse_mode_entities_in_utf16_units_and_errors() -> None:
+    text, entities = parse_html("👍 <b>Setuju</b> &amp; <i>lanjut</i>")
+    assert text == "👍 Setuju & lanjut"
+    assert entities == [{"type": "bold", "offset": 3, "length": 6}, {"type": "italic", "offset": 12, "length": 6}]
+    assert utf16_len("👍") == 2
+    for bad in ("<div>x</div>", "umur <5 tahun", "<b>tidak ditutup", "<b><i>x</b></i>"):
+        with pytest.raises(EntityParseError):
+            parse_html(bad)
+
+
+async def test_emulator_on_the_bots_own_loop_and_per_chat_waits() -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.message.reply_text(f"echo: {update.message.text}")
+
+    async with Emulator() as emu:  # start_async: served by this test's event loop, no thread
+        app = build_app(emu)
+        app.add_handler(MessageHandler(filters.TEXT, echo))
+        uma, vivi = emu.user(1401, "Uma"), emu.user(1402, "Vivi", language_code="en")
+        async with polling(app):
+            mark = uma.mark()
+            vivi.send_text("halo dari vivi")
+            uma.send_text("halo dari uma")
+            reply = await uma.wait_message_async(since=mark, contains="uma", timeout=5)
+            other = await vivi.wait_message_async(since=mark, timeout=5)
+            with pytest.raises(TimeoutError, match="containing 'never'"):
+                await uma.wait_message_async(since=mark, contains="never", timeout=0.2)
+    assert reply.text == "echo: halo dari uma" and reply.chat_id == 1401
+    assert other.text == "echo: halo dari vivi"
+
+
+def test_blocking_wait_message_from_a_thread(emu: Emulator) -> None:
+    import json
+    import urllib.request
+
+    wati = emu.user(1403, "Wati")
+    mark = wati.mark()
+    body = json.dumps({"chat_id": 1403, "text": "Pertanyaan 1/3"}).encode()
+    req = urllib.request.Request(f"{emu.base_url}{emu.token}/sendMessage", data=body,
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+    msg = wati.wait_message(since=mark, contains="1/3", timeout=2)
+    assert msg.message_id == 1 and wati.messages_since(mark) == [msg]
+
+
+async def test_keyboard_edits_delete_and_chat_action(emu: Emulator) -> None:
+    results: list[str] = []
+
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update.effective_chat.id
+        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        kb = InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a"),
+                                    InlineKeyboardButton("B", callback_data="b")]])
+        m = await context.bot.send_message(chat_id, "Pilih", reply_markup=kb)
+        try:
+            await m.edit_reply_markup(reply_markup=kb)
+        except BadRequest as exc:
+            results.append("same markup: " + exc.message)
+        await m.edit_reply_markup(reply_markup=None)
+        results.append("keyboard removed")
+        gone = await context.bot.send_message(chat_id, "sementara")
+        await gone.delete()
+        try:
+            await gone.delete()
+        except BadRequest as exc:
+            results.append(exc.message)
+        await context.bot.send_message(chat_id, "selesai")
+
+    app = build_app(emu)
+    app.add_handler(CommandHandler("run", run))
+    xena = emu.user(1404, "Xena")
+    async with polling(app):
+        xena.send_command("run")
+        await emu.wait_for_async(lambda: xena.last_text() == "selesai", 5, "selesai")
+    assert results[0].startswith("same markup: Message is not modified")
+    assert results[1] == "keyboard removed"
+    assert "message to delete not found" in results[2].lower()
+    assert xena.texts() == ["Pilih", "selesai"]
+    assert [m.text for m in xena.deleted_messages] == ["sementara"]
+    assert xena.inline_buttons() == [] and xena.chat_actions == ["typing"]
+
+
+async def test_stale_tap_on_old_keyboard_still_reaches_the_bot(emu: Emulator) -> None:
+    taps: list[tuple[int, str]] = []
+
+    async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.message.reply_text("Q1", reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton("Ya", callback_data="q1:y")]]))
+        await update.message.reply_text("Q2", reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton("Ya", callback_data="q2:y")]]))
+
+    async def tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        q = update.callback_query
+        taps.append((q.message.message_id, q.data))
+        await q.answer("sudah dijawab" if q.data.startswith("q1") else None)
+
+    app = build_app(emu)
+    app.add_handler(CommandHandler("ask", ask))
+    app.add_handler(CallbackQueryHandler(tap))
+    yuni = emu.user(1405, "Yuni")
+    async with polling(app):
+        yuni.send_command("ask")
+        await emu.wait_for_async(lambda: len(yuni.messages) == 2, 5, "two questions")
+        q1, q2 = yuni.messages
+        yuni.tap("Ya")  # latest message showing "Ya" = Q2
+        yuni.tap("Ya", message_id=q1.message_id)  # the old keyboard
+        await emu.wait_for_async(lambda: all(a.answered for a in yuni.answered_callbacks) and len(taps) == 2,
+                                 5, "two answers")
+        with pytest.raises(LookupError, match="recent buttons"):
+            yuni.tap("Tidak")
+    assert taps == [(q2.message_id, "q2:y"), (q1.message_id, "q1:y")]
+    assert [a.text for a in yuni.answered_callbacks] == [None, "sudah dijawab"]
+
+
+async def test_allowed_updates_filter_and_drop_pending_updates(emu: Emulator) -> None:
+    kinds: list[str] = []
+
+    async def record(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        kinds.append("message" if update.message else "edited" if update.edited_message else "other")
+
+    zaki = emu.user(1406, "Zaki")
+    zaki.send_text("sebelum bot jalan")  # dropped by drop_pending_updates
+    app = build_app(emu)
+    app.add_handler(TypeHandler(Update, record))
+    async with app:
+        await app.start()
+        await app.updater.start_polling(poll_interval=0, timeout=2, drop_pending_updates=True,
+                                        allowed_updates=["message"])
+        try:
+            first = zaki.send_text("satu")
+            zaki.edit_text(zaki.last_message_id, "satu (diubah)")  # not allowed: never delivered
+            zaki.send_text("dua")
+            await emu.wait_for_async(lambda: len(kinds) == 2, 5, "two messages")
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    assert kinds == ["message", "message"]
+    assert emu.state.archive[first]["message"]["text"] == "satu"
+    assert emu.pending_updates() == 0
