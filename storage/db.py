@@ -83,10 +83,16 @@ class Database:
     * `session()` — a read session (deferred BEGIN on SQLite); commit yourself if you write.
     * `write()` — a write transaction: ``BEGIN IMMEDIATE`` on SQLite, committed on normal exit, rolled
       back on an exception. Keep it short: one user action per transaction.
+
     Sessions use ``expire_on_commit=False``: returned rows stay readable after the session closes.
+    ``sqlite_synchronous`` is FULL by default (see the module doc); NORMAL exists for the benchmark.
+    ``busy_timeout_s`` is how long a SQLite writer waits for another process's lock (seconds).
     """
 
-    def __init__(self, url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, echo: bool = False) -> None:
+    def __init__(self, url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, echo: bool = False,
+                 sqlite_synchronous: str = "FULL") -> None:
+        if sqlite_synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("sqlite_synchronous must be FULL, NORMAL or EXTRA (OFF is never acceptable)")
         self.url = url
         self.is_sqlite = is_sqlite(url)
         kwargs: dict[str, Any] = {"echo": echo}
@@ -99,7 +105,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
-            _install_sqlite_hooks(self.engine, busy_timeout_s)
+            _install_sqlite_hooks(self.engine, busy_timeout_s, sqlite_synchronous)
         # A second Engine facade on the same pool whose transactions begin IMMEDIATE on SQLite.
         self._write_engine: Engine = self.engine.execution_options(suara_write=True)
 
@@ -134,7 +140,7 @@ class Database:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
 
 
-def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
+def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float, synchronous: str = "FULL") -> None:
     """Pragmas on connect; take over BEGIN so write transactions can be IMMEDIATE (see module doc)."""
 
     @event.listens_for(engine, "connect")
@@ -143,7 +149,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         finally:

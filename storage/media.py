@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 #: Longest side of a thumbnail, pixels.
 THUMB_SIZE = 320
@@ -48,6 +48,12 @@ _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _EXIF_DATETIME_ORIGINAL = 0x9003
 _EXIF_DATETIME = 0x0132
+#: EXIF Orientation -> the transpose that shows the picture upright (EXIF 2.32, tag 0x0112).
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class MediaError(Exception):
@@ -191,12 +197,12 @@ def inspect_photo(data: bytes, *, thumb_size: int = THUMB_SIZE) -> PhotoInfo:
             taken_at = _exif_datetime(exif)
             gps = _exif_gps(exif)
             if im.format == "JPEG":
-                im.draft("RGB", (thumb_size * 2, thumb_size * 2))  # DCT scaling: decode at 1/2..1/8 size
-            im.load()  # full decode of the (scaled) image: a truncated file fails here
-            up = ImageOps.exif_transpose(im)
-            if up.mode not in ("RGB", "L"):
-                up = up.convert("RGBA").convert("RGB") if "A" in up.mode or up.mode == "P" else up.convert("RGB")
-            up.thumbnail((thumb_size, thumb_size), Image.Resampling.LANCZOS)
+                im.draft("RGB", (thumb_size, thumb_size))  # DCT scaling: decode at 1/2..1/8 size, >= thumb
+            im.load()  # decodes the whole (scaled) image: a truncated file fails here
+            if im.mode not in ("RGB", "L"):
+                im = im.convert("RGBA").convert("RGB") if "A" in im.mode or im.mode == "P" else im.convert("RGB")
+            im.thumbnail((thumb_size, thumb_size), Image.Resampling.LANCZOS)
+            up = im.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else im
             buf = io.BytesIO()
             up.save(buf, format="JPEG", quality=THUMB_QUALITY, optimize=True)
     except MediaError:
