@@ -822,17 +822,25 @@ class Expression:
             top = compiler.compile(tree)
         except RecursionError:
             raise ExpressionError("the expression is nested too deeply", source, None) from None
-        self.source = source
-        self.references = frozenset(compiler.references)
-        self.functions = frozenset(compiler.functions)
-        self.columns = frozenset(compiler.columns)
-        self.uses_now = compiler.uses_now
-        self.is_constant = top.const
-        self.kind = {_S: "string", _N: "number", _B: "boolean", _T: "node-set"}.get(top.kind, "any")
-        self.evaluate = _guard(top.fn, source)
-        self.evaluate_bool = _guard(_as_bool(top), source)
-        self.evaluate_str = _guard(_as_str(top), source)
-        self.evaluate_number = _guard(_as_num(top), source)
+        init = object.__setattr__
+        init(self, "source", source)
+        init(self, "references", frozenset(compiler.references))
+        init(self, "functions", frozenset(compiler.functions))
+        init(self, "columns", frozenset(compiler.columns))
+        init(self, "uses_now", compiler.uses_now)
+        init(self, "is_constant", top.const)
+        init(self, "kind", {_S: "string", _N: "number", _B: "boolean", _T: "node-set"}.get(top.kind, "any"))
+        init(self, "evaluate", _guard(top.fn, source))
+        init(self, "evaluate_bool", _guard(_as_bool(top), source))
+        init(self, "evaluate_str", _guard(_as_str(top), source))
+        init(self, "evaluate_number", _guard(_as_num(top), source))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Expression is immutable (tried to set {name!r})")
+
+    def __reduce__(self) -> tuple[Callable[[str], Expression], tuple[str]]:
+        # Pickle/copy by source: the closures are rebuilt (and shared through the parse cache).
+        return (parse, (self.source,))
 
     def __repr__(self) -> str:
         return f"parse({self.source!r})"

@@ -716,3 +716,15 @@ def test_long_chains_evaluate_without_deep_recursion() -> None:
 
 def test_normalize_space_uses_xpath_white_space() -> None:
     assert ev("normalize-space(${t})", {"t": " a\t\n b \u00a0c "}) == "a b \u00a0c"
+
+
+def test_expression_is_immutable_and_pickles_by_source() -> None:
+    import copy
+    import pickle
+
+    e = parse("${a} + 1")
+    with pytest.raises(AttributeError):
+        e.source = "2"  # type: ignore[misc]
+    again = pickle.loads(pickle.dumps(e))
+    assert again.source == "${a} + 1" and again.evaluate(DictContext({"a": "1"})) == 2.0
+    assert copy.deepcopy(e) is e  # rebuilt through the parse cache
