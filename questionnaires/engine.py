@@ -110,6 +110,29 @@ def _apply(plan: Plan, state: State, key: str, name: str, value: str | None, now
     return new
 
 
+def _raw(plan: Plan, pn: PlanNode, what: str, lang: str) -> str:
+    """The label (``what="l"``) or hint (``"h"``) of a node in ``lang``, unsubstituted (cached)."""
+    k = (what, pn.index, lang)
+    text = plan.texts.get(k)
+    if text is None:
+        node = pn.node
+        texts = node.labels if what == "l" else getattr(node, "hints", {})
+        text = plan.texts[k] = pick(texts, lang, plan.form.default_language)
+    return text
+
+
+def _fill(raw: str, state: State, slot: Slot) -> str:
+    """``raw`` with ``${name}`` references filled from the answers at ``slot``."""
+    if "${" not in raw:
+        return raw
+    ctx = state.ctx
+    ctx.at(slot.pn, slot.key, slot.indices)
+    try:
+        return expressions.substitute(raw, ctx)
+    except Exception:
+        return raw
+
+
 def _text(texts: object, ctx: EvalContext, slot: Slot, lang: str, default_lang: str) -> str:
     raw = pick(texts, lang, default_lang)  # type: ignore[arg-type]
     if "${" not in raw:
@@ -121,36 +144,56 @@ def _text(texts: object, ctx: EvalContext, slot: Slot, lang: str, default_lang: 
         return raw
 
 
-def _visible_choices(slot: Slot, state: State, lang: str, default_lang: str) -> list[tuple[str, str]]:
+def _choice_table(plan: Plan, pn: PlanNode, lang: str) -> tuple[tuple[tuple[str, str], ...], tuple[ChoiceOption, ...]]:
+    """All choices of a select as ``(name, label)`` pairs and as `ChoiceOption` s, in ``lang`` (cached)."""
+    k = ("c", pn.index, lang)
+    table = plan.texts.get(k)
+    if table is None:
+        dl = plan.form.default_language
+        pairs = tuple((ch.name, pick(ch.labels, lang, dl) or ch.name) for ch in pn.choices)
+        table = plan.texts[k] = (pairs, tuple(ChoiceOption(n, lab) for n, lab in pairs))
+    return table
+
+
+def _visible(plan: Plan, slot: Slot, state: State, lang: str) -> tuple[tuple[tuple[str, str], ...],
+                                                                        tuple[ChoiceOption, ...]]:
+    """The visible choices of a select after its ``choice_filter`` (pairs and options)."""
     pn = slot.pn
-    out: list[tuple[str, str]] = []
-    ctx = state.ctx
-    assert ctx is not None
+    pairs, options = _choice_table(plan, pn, lang)
     flt = pn.choice_filter
-    if flt is not None:
-        ctx.at(pn, slot.key, slot.indices)
-    for ch in pn.choices:
-        if flt is not None:
-            ctx.choice = ch
-            try:
-                ok = bool(flt.evaluate_bool(ctx))
-            except Exception:
-                ok = False
-            if not ok:
-                continue
-        out.append((ch.name, pick(ch.labels, lang, default_lang) or ch.name))
-    if flt is not None:
-        ctx.choice = None
-    return out
+    if flt is None:
+        return pairs, options
+    ctx = state.ctx
+    ctx.at(pn, slot.key, slot.indices)
+    keep: list[int] = []
+    for i, ch in enumerate(pn.choices):
+        ctx.choice = ch
+        try:
+            if flt.evaluate_bool(ctx):
+                keep.append(i)
+        except Exception:
+            continue
+    ctx.choice = None
+    return tuple(pairs[i] for i in keep), tuple(options[i] for i in keep)
+
+
+def _visible_choices(slot: Slot, state: State, lang: str, default_lang: str) -> tuple[tuple[str, str], ...]:
+    return _visible(state.plan, slot, state, lang)[0]
 
 
 def _group_labels(plan: Plan, slot: Slot, state: State, lang: str, default_lang: str) -> tuple[str, ...]:
+    cacheable = not slot.indices
+    if cacheable:
+        k = ("g", slot.pn.index, lang)
+        hit = plan.texts.get(k)
+        if hit is not None:
+            return hit
     labels: list[str] = []
     nodes = plan.nodes
     p = slot.pn.parent
     while p >= 0:
         gn = nodes[p]
-        text = pick(gn.node.labels, lang, default_lang)
+        text = _raw(plan, gn, "l", lang)
         if text:
             if gn.kind == REPEAT and gn.index != slot.pn.index:
                 level = len(gn.repeats)
@@ -159,7 +202,10 @@ def _group_labels(plan: Plan, slot: Slot, state: State, lang: str, default_lang:
             labels.append(text)
         p = gn.parent
     labels.reverse()
-    return tuple(labels)
+    out = tuple(labels)
+    if cacheable:
+        plan.texts[("g", slot.pn.index, lang)] = out
+    return out
 
 
 def _required(slot: Slot, state: State) -> bool:
@@ -205,11 +251,11 @@ def _prompt(plan: Plan, state: State, slot: Slot, progress_lang: str, can_back: 
         )
     q = node
     assert isinstance(q, Question)
-    label = _text(q.labels, ctx, slot, progress_lang, dl) or q.name
-    hint = _text(q.hints, ctx, slot, progress_lang, dl) if q.hints else ""
+    label = _fill(_raw(plan, slot.pn, "l", progress_lang), state, slot) or q.name
+    hint = _fill(_raw(plan, slot.pn, "h", progress_lang), state, slot) if q.hints else ""
     choices: tuple[ChoiceOption, ...] = ()
     if q.is_select:
-        choices = tuple(ChoiceOption(n, lab) for n, lab in _visible_choices(slot, state, progress_lang, dl))
+        choices = _visible(plan, slot, state, progress_lang)[1]
     current = state.answers.get(slot.key)
     if current is None:
         current = state.stash.get(slot.key)
@@ -281,12 +327,23 @@ def _required_missing(state: State) -> Slot | None:
     return None
 
 
-def _freeze(progress: Progress, state: State, **changes: object) -> Progress:
+def _freeze(progress: Progress, state: State, *, position: str | None = None, completed: bool | None = None,
+            history: tuple[str, ...] | None = None, reviewing: bool | None = None, keep_position: bool = False) -> Progress:
+    """A new Progress holding ``state``'s answers (published and remembered for the next step)."""
     answers = MappingProxyType(state.answers)
     stash = MappingProxyType(state.stash)
     counts = MappingProxyType(state.counts)
     remember(state, answers, stash, counts)
-    return replace(progress, answers=answers, stash=stash, repeat_counts=counts, **changes)  # type: ignore[arg-type]
+    return Progress(
+        language=progress.language,
+        answers=answers,
+        stash=stash,
+        position=progress.position if keep_position else position,
+        history=progress.history if history is None else history,
+        repeat_counts=counts,
+        reviewing=progress.reviewing if reviewing is None else reviewing,
+        completed=progress.completed if completed is None else completed,
+    )
 
 
 def _push(history: tuple[str, ...], key: str | None) -> tuple[str, ...]:
@@ -298,7 +355,7 @@ def _push(history: tuple[str, ...], key: str | None) -> tuple[str, ...]:
 
 
 def _ask(plan: Plan, state: State, progress: Progress, slot: Slot, notes: list[str], **changes: object) -> Asked:
-    new = _freeze(progress, state, position=slot.key, completed=False, **changes)
+    new = _freeze(progress, state, position=slot.key, completed=False, **changes)  # type: ignore[arg-type]
     prompt = _prompt(plan, state, slot, new.language, can_back=bool(new.history))
     return Asked(prompt=prompt, progress=new, notes=tuple(notes))
 
@@ -374,7 +431,7 @@ def current_prompt(form: Form, progress: Progress, *, now: datetime, instance_id
     plan = plan_for(form)
     state = _state(plan, progress, now, instance_id)
     if progress.completed:
-        return Completed(progress=_freeze(progress, state))
+        return Completed(progress=_freeze(progress, state, keep_position=True))
     if progress.position is None:
         return _advance(plan, state, progress, -1, progress.history, progress.reviewing)
     i = state.index.get(progress.position)

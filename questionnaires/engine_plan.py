@@ -92,7 +92,8 @@ class Plan:
     nodes whose state expressions (relevant, calculation, read_only, dynamic default, repeat_count,
     trigger) use it, in form order; ``now_nodes`` are the nodes whose state expressions call
     now()/today(). ``states`` is the engine's small cache of recent evaluation states (see
-    `questionnaires.engine_state.state_for`).
+    `questionnaires.engine_state.state_for`); ``texts`` caches texts per language (labels, choice
+    lists) for the engine's prompts.
     """
 
     form: Form
@@ -105,6 +106,7 @@ class Plan:
     now_nodes: tuple[int, ...] = ()
     states: OrderedDict[int, Any] = field(default_factory=OrderedDict)
     states_lock: Lock = field(default_factory=Lock)
+    texts: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 def _compile(src: str | None, pn: PlanNode, column: str, refs: set[str]) -> Any:

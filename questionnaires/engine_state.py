@@ -243,17 +243,28 @@ class State:
         return EvalContext(self.plan, self.answers, self.counts, self.language, now or self.now,
                            self.instance_id)
 
+    def _count_asked(self, upto: int) -> tuple[int, int]:
+        slots = self.slots
+        number = 1
+        total = 0
+        for j, s in enumerate(slots):
+            if s.asks and s.relevant and s.kind == "q":
+                total += 1
+                if j < upto:
+                    number += 1
+        self._total = total
+        return number, total
+
     @property
     def total(self) -> int:
         """How many relevant questions are asked in all (the ``~23`` of "7 of ~23")."""
         if self._total < 0:
-            self._total = sum(1 for s in self.slots if s.asks and s.relevant and s.kind == "q")
+            self._count_asked(0)
         return self._total
 
     def number(self, i: int) -> int:
         """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
-        slots = self.slots
-        return 1 + sum(1 for j in range(i) if slots[j].asks and slots[j].relevant and slots[j].kind == "q")
+        return self._count_asked(i)[0]
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -283,13 +294,12 @@ def _count(expr: Any, ctx: EvalContext) -> int:
 
 
 def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: dict[str, str],
-              changed: frozenset[str]) -> None:
-    """Apply a question's rules for relevance ``rel``: calculation, stash, read-only default; sets
-    ``slot.asks`` / ``slot.shows``. The one place these rules live (full and incremental passes)."""
+              changed: frozenset[str]) -> tuple[bool, bool]:
+    """Apply a question's rules for relevance ``rel`` (calculation, stash, read-only default) to the
+    answers; return ``(asks, shows)`` for the slot. The one place these rules live (full and
+    incremental passes)."""
     pn = slot.pn
     key = slot.key
-    slot.asks = False
-    slot.shows = False
     if pn.computed:
         if rel:
             if not (pn.trigger and not changed.intersection(pn.trigger)):
@@ -300,14 +310,13 @@ def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: 
                         ans.pop(key, None)
                     else:
                         ans[key] = value
-            slot.shows = pn.node.type not in ("calculate", "hidden")
-        else:
-            ans.pop(key, None)
-        return
+            return False, pn.node.type not in ("calculate", "hidden")
+        ans.pop(key, None)
+        return False, False
     if not rel:
         if key in ans:
             st[key] = ans.pop(key)
-        return
+        return False, False
     read_only = False
     if pn.read_only is not None:
         ctx.at(pn, key, slot.indices)
@@ -320,9 +329,8 @@ def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: 
         if default:
             ans[key] = default
     if pn.is_note or read_only:
-        slot.shows = True
-    else:
-        slot.asks = True
+        return False, True
+    return True, False
 
 
 def evaluate(
@@ -396,7 +404,7 @@ def _walk(
             slot.own = own
             slot.relevant = rel
             slot.end = len(slots) + 1
-            _question(slot, rel, ctx, ans, st, changed)
+            slot.asks, slot.shows = _question(slot, rel, ctx, ans, st, changed)
             slots.append(slot)
             continue
         slot = Slot(pn, key, indices, "g", parent)
@@ -527,11 +535,10 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
         return
     key = old.key
     before = ans.get(key)
-    new = old.copy()
-    new.own = own
-    new.relevant = rel
-    _question(new, rel, ctx, ans, st, changed)
-    if (new.own, new.relevant, new.asks, new.shows) != (old.own, old.relevant, old.asks, old.shows):
+    asks, shows = _question(old, rel, ctx, ans, st, changed)
+    if own != old.own or rel != old.relevant or asks != old.asks or shows != old.shows:
+        new = old.copy()
+        new.own, new.relevant, new.asks, new.shows = own, rel, asks, shows
         slots[j] = new
     if ans.get(key) != before:
         push(pn.name)
@@ -576,6 +583,8 @@ def state_for(plan: Plan, answers: Mapping[str, str], stash: Mapping[str, str], 
     by an earlier step (identity check; the cache keeps them alive), else a full `evaluate`."""
     with plan.states_lock:
         entry = plan.states.get(id(answers))
+        if entry is not None:
+            plan.states.move_to_end(id(answers))
     if entry is not None and entry[0] is answers and entry[1] is stash and entry[2] is counts:
         prev: State = entry[3]
         if prev.language == language and prev.instance_id == instance_id:
