@@ -163,6 +163,8 @@ class _Loader:
             p = problem_from_pyxform(exc)
             if p.code == "missing-choices-sheet" and p.row is None:
                 p = self._no_choices_sheet(scan, p)
+            elif p.row is None and "choice names with spaces" in p.message.lower():
+                p = self._space_in_multiple(scan, p)
             # Skip pyxform's complaint when it is about a row we already refused or reported.
             consequence = (p.row is not None and (p.row in scan.unsupported_rows or _same_as_ours(p, problems))) or (
                 p.row is None and bool(scan.unsupported_rows) and "external" in p.message.lower()
@@ -200,6 +202,23 @@ class _Loader:
                 f"this select uses the choice list {list_name!r}, but the form has no choices sheet — add a "
                 "sheet named \"choices\" with the columns list_name, name and label.",
             )
+        return p
+
+    @staticmethod
+    def _space_in_multiple(scan: _Scan, p: FormProblem) -> FormProblem:
+        """pyxform's "Choice names with spaces…" pinned to the select_multiple row using that list (FC-3)."""
+        m = re.search(r"See \[(?P<choice>.*)\] in \[(?P<list>.*)\]", p.message)
+        if not m:
+            return p
+        for r in scan.rows:
+            sel = RE_SELECT.search(str(r.data.get("type", ""))) if r.kind == "select" else None
+            if sel and sel.group("list_name") == m.group("list") and aliases.select.get(r.type) == "select all that apply":
+                return FormProblem(
+                    "survey", r.number, "type", "space-in-choice-name",
+                    f"the choice {m.group('choice')!r} of list {m.group('list')!r} has a space in its name, "
+                    "but select_multiple stores its answers separated by spaces — rename the choice on the "
+                    f"choices sheet (e.g. {m.group('choice').replace(' ', '_')!r}). select_one may keep it.",
+                )
         return p
 
     def _check_survey_sheet(self) -> None:
@@ -289,11 +308,9 @@ class _Loader:
                 scan.rows.append(SurveyRow(number, qtype, "metadata", name, row, loop_depth > 0))
                 continue
             if select:
-                kind_text = "select"
                 sr = SurveyRow(number, select.group("select_command"), "select", name, row, loop_depth > 0)
                 self._check_select(scan, sr, select)
             else:
-                kind_text = "question"
                 sr = SurveyRow(number, qtype, "question", name, row, loop_depth > 0)
                 self._check_type(scan, sr)
             scan.rows.append(sr)
@@ -301,7 +318,6 @@ class _Loader:
             if name:
                 path = f"{parent_path}/{name}" if parent_path else name
                 scan.by_path.setdefault(path, _RowInfo(sr, path))
-            del kind_text
         return scan
 
     @staticmethod
@@ -467,10 +483,8 @@ class _Loader:
             )
         if jtype == "loop":
             return self._loop(d, path, tmpl, row, scan)
-        meta = metadata_type(jtype)
-        if meta is not None:
-            self.metadata.append(meta)
-            return None
+        if metadata_type(jtype) is not None:
+            return None  # listed in Form.metadata by the row scan
         return self._question(d, name, path, row, scan, tmpl)
 
     def _loop(self, d: Mapping[str, Any], path: str, tmpl: str, row: SurveyRow | None, scan: _Scan) -> Group:

@@ -943,3 +943,36 @@ def test_select_from_file_value_and_label_parameters__ok(tmp_path: Path) -> None
     assert [(c.name, c.labels["default"], c.extra["regency"]) for c in sch.choices] == [
         ("10501234", "SDN 1 Sungai Penuh", "kerinci"), ("10505678", "SMPN 2 Jambi", "kota_jambi"),
     ]
+
+
+def test_fc3_choice_name_with_spaces_in_select_one__ok() -> None:
+    """FC-3: "za munda" is a legal select_one choice name and is kept exactly."""
+    f = form(
+        """
+        | survey |
+        |        | type          | name | label |
+        |        | select_one tr | tribe | Tribe |
+        | choices |
+        |         | list_name | name     | label    |
+        |         | tr        | za munda | Za Munda |
+        |         | tr        | other    | Other    |
+        """
+    )
+    assert [c.name for c in q(f, "tribe").choices] == ["za munda", "other"]
+
+
+def test_fc3_choice_name_with_spaces_in_select_multiple__error() -> None:
+    """FC-3: in select_multiple a space would split the stored answer, so the form is refused at the row."""
+    (p,) = problems(
+        """
+        | survey |
+        |        | type               | name  | label |
+        |        | text               | a     | A     |
+        |        | select_multiple tr | tribe | Tribe |
+        | choices |
+        |         | list_name | name     | label    |
+        |         | tr        | za munda | Za Munda |
+        """
+    )
+    assert where(p) == ("survey", 3, "type", "space-in-choice-name")
+    assert "'za munda'" in p.message and "'za_munda'" in p.message
