@@ -280,7 +280,10 @@ class Repository:
         fv = self.form_version(form_version_id)
         from questionnaires.xlsform import load_xlsform  # the core's reader (lazy: heavy import)
 
-        form = load_xlsform(fv.xlsx)
+        # Name the bytes after the stored form_id (the reader's default form_id is the file stem) with
+        # the suffix their magic number says, so the right reader is used for .xlsx and old .xls files.
+        suffix = ".xlsx" if fv.xlsx[:4] == b"PK\x03\x04" else ".xls" if fv.xlsx[:4] == b"\xd0\xcf\x11\xe0" else ""
+        form = load_xlsform(fv.xlsx, filename=f"{fv.form_id}{suffix}" if suffix else None)
         with self._forms_lock:
             return self._forms.setdefault(form_version_id, form)
 

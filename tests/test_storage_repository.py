@@ -287,3 +287,20 @@ def test_submissions_for_form_spans_versions_for_exports(repo: Repository) -> No
     repo.set_review(b.id, "on_hold", reviewer_id=None, now=T0, note="cek umur")
     got = repo.get_submission(b.id)
     assert got.review_status == "on_hold" and got.review_note == "cek umur" and got.reviewed_at == T0
+
+
+def test_load_form_reparses_the_stored_workbook_after_a_restart(repo: Repository) -> None:
+    """A fresh Repository (no cache, as after a restart) gets the same form back from the stored .xlsx."""
+    from pathlib import Path
+
+    from questionnaires.xlsform import load_xlsform
+
+    path = Path(__file__).resolve().parent.parent / "questionnaires" / "forms" / "jambi_voter_survey.xlsx"
+    form = load_xlsform(path)
+    fv = repo.publish_form(form, path.read_bytes(), published_by=None, now=T0)
+    fresh = Repository(repo.db, repo.media)
+    again = fresh.load_form(fv.id)
+    assert again.form_id == form.form_id and again.version == form.version
+    assert [q.path for q in again.questions()] == [q.path for q in form.questions()]
+    assert fresh.load_form(fv.id) is again  # parsed once, then cached
+    assert fv.definition["form_id"] == form.form_id
