@@ -70,6 +70,7 @@ from questionnaires.xpath_values import (
     format_datetime,
     format_number,
     parse_date_parts,
+    parse_time_parts,
     string_to_number,
     to_boolean,
     to_number,
@@ -725,6 +726,10 @@ class _Compiler:
                 if s == "":
                     return ""
                 parts = parse_date_parts(s)
+                if parts is None:
+                    t = parse_time_parts(s)  # a time answer: its wall-clock time, never shifted
+                    if t is not None:
+                        parts = _dt.datetime.combine(_dt.date(1970, 1, 1), t)
             if parts is None:
                 x = to_number(v)
                 if x != x:

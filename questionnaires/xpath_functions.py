@@ -48,6 +48,7 @@ from questionnaires.xpath_values import (
     parse_date_parts,
     parse_time_parts,
     string_to_number,
+    to_boolean,
     to_number,
     to_string,
 )
@@ -208,6 +209,38 @@ def _digest(message: str, algorithm: str, encoding: str = "base64") -> str:
     if encoding == "base64":
         return base64.b64encode(raw).decode("ascii")
     raise ExpressionError(f"digest(): unknown encoding {encoding!r}; use 'base64' or 'hex'")
+
+
+def _truths(values: tuple[Value, ...]) -> list[bool]:
+    out: list[bool] = []
+    for v in values:
+        if v.__class__ is tuple:
+            out.extend(x != "" for x in v)  # type: ignore[union-attr]
+        else:
+            out.append(to_boolean(v))
+    return out
+
+
+def _within(total: float, low: float, high: float) -> bool:
+    # ODK: a bound of -1 means "no bound".
+    return (low == -1 or total >= low) and (high == -1 or total <= high)
+
+
+def _checklist(low: float, high: float, *values: Value) -> bool:
+    """ODK ``checklist(min, max, v…)``: how many of the values are true lies in min..max."""
+    return _within(float(sum(_truths(values))), low, high)
+
+
+def _weighted_checklist(low: float, high: float, *pairs: Value) -> bool:
+    """ODK ``weighted-checklist(min, max, v1, w1, v2, w2…)``: the weights of the true values sum to
+    min..max. Raises ExpressionError when the values and weights do not pair up."""
+    if len(pairs) % 2:
+        raise ExpressionError("weighted-checklist() needs a weight after each value")
+    total = 0.0
+    for i in range(0, len(pairs), 2):
+        if to_boolean(pairs[i]):
+            total += to_number(pairs[i + 1])
+    return _within(total, low, high)
 
 
 # ------------------------------------------------------------------------------------------ numbers
@@ -442,6 +475,8 @@ FUNCTIONS: dict[str, Spec] = {
     "not": Spec(1, 1, "b", "B", lambda b: not b),
     "boolean": Spec(1, 1, "b", "B", lambda b: b),
     "boolean-from-string": Spec(1, 1, "s", "B", _boolean_from_string),
+    "checklist": Spec(2, None, "nnv", "B", _checklist),
+    "weighted-checklist": Spec(2, None, "nnv", "B", _weighted_checklist),
     "if": Spec(3, 3, "bvv", "A", None),
     "coalesce": Spec(2, 2, "ss", "S", None),
     "once": Spec(1, 1, "v", "A", None, pure=False),
@@ -521,8 +556,6 @@ UNSUPPORTED: dict[str, str] = {
     "jr:itext": "jr:itext() is not supported; use ${name} references in labels",
     "version": "version() is not supported",
     "property": "property() is not supported",
-    "checklist": "checklist() is not supported; use count-selected() or boolean arithmetic",
-    "weighted-checklist": "weighted-checklist() is not supported; use if() and arithmetic",
     "last": "last() is not supported; use count(${repeat})",
     "id": "id() is not supported",
     "lang": "lang() is not supported",

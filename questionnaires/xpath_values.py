@@ -66,6 +66,9 @@ class ExpressionError(ValueError):
             return f"{self.message} (in {self.source!r})"
         return self.message
 
+    def __reduce__(self) -> tuple[type[ExpressionError], tuple[str, str, int | None]]:
+        return (ExpressionError, (self.message, self.source, self.position))
+
     def with_source(self, source: str) -> ExpressionError:
         """A copy of this error naming ``source`` (used when an inner helper raised it)."""
         return ExpressionError(self.message, source, self.position)

@@ -302,6 +302,12 @@ def test_current_node() -> None:
         ("boolean-from-string('true')", {}, True),
         ("boolean-from-string('1')", {}, True),
         ("boolean-from-string('yes')", {}, False),
+        ("checklist(2, -1, ${a}, ${b}, ${c})", {"a": "x", "b": "", "c": "y"}, True),
+        ("checklist(-1, 1, ${a}, ${b}, ${c})", {"a": "x", "b": "", "c": "y"}, False),
+        ("checklist(1, 1, ${a} = 'x', ${b} = 'x')", {"a": "x"}, True),
+        ("weighted-checklist(5, -1, ${a}, 3, ${b}, 2)", {"a": "x", "b": "y"}, True),
+        ("weighted-checklist(5, -1, ${a}, 3, ${b}, 2)", {"a": "x"}, False),
+        ("weighted-checklist(0, 3, ${a}, 3, ${b})", {"a": "x"}, "error"),
         # numbers
         ("number('12')", {}, 12.0),
         ("number(${x})", {"x": ""}, math.nan),
@@ -350,6 +356,10 @@ def test_current_node() -> None:
     ],
 )
 def test_functions(source: str, answers: dict, expected: object) -> None:
+    if expected == "error":
+        with pytest.raises(ExpressionError):
+            ev(source, answers)
+        return
     assert same(ev(source, answers), expected), source
 
 
@@ -455,6 +465,9 @@ def test_bare_name_without_choice_row_is_a_clear_error() -> None:
         ("format-date-time(now(), '%Y-%m-%d %H:%M')", {}, "2024-03-05 09:55"),
         ("format-date-time(0.5, '%H:%M')", {}, "19:00"),  # shown in the context's zone (WIB)
         ("format-date('2024-03-05', '100%% %Q')", {}, "100% %Q"),
+        ("format-date-time(${t}, '%H:%M')", {"t": "09:55:00"}, "09:55"),  # a time answer: wall clock
+        ("format-date-time(${t}, '%h:%M')", {"t": "18:05:00.000+07:00"}, "18:05"),
+        ("format-date(${d}, '%Y')", {"d": "not a date"}, ""),
     ],
 )
 def test_dates(source: str, answers: dict, expected: object) -> None:
@@ -522,7 +535,7 @@ def test_supported_functions_lists_the_odk_set() -> None:
         "uuid", "join", "random",
     }
     assert required <= names
-    for name in names - {"concat", "join", "min", "max"}:  # each fixed-arity function checks its count
+    for name in names - {"concat", "join", "min", "max", "checklist", "weighted-checklist"}:  # each fixed-arity function checks its count
         with pytest.raises(ExpressionError):
             parse(f"{name}(" + ", ".join(["1"] * 8) + ")")
 
@@ -728,3 +741,13 @@ def test_expression_is_immutable_and_pickles_by_source() -> None:
     again = pickle.loads(pickle.dumps(e))
     assert again.source == "${a} + 1" and again.evaluate(DictContext({"a": "1"})) == 2.0
     assert copy.deepcopy(e) is e  # rebuilt through the parse cache
+
+
+def test_expression_error_pickles_with_its_fields() -> None:
+    import pickle
+
+    with pytest.raises(ExpressionError) as info:
+        parse("${a} >")
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.message, again.source, again.position) == (info.value.message, "${a} >", 6)
+    assert str(again) == str(info.value)
