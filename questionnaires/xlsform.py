@@ -75,6 +75,8 @@ _SELECT_TYPES = {
     "rank": "rank",
 }
 _MEDIA_KINDS = ("image", "big-image", "audio", "video")
+#: Words in pyxform's row-less messages about the ``parameters`` column.
+_PARAMETER_WORDS = ("parameter", "quality", "randomize", "seed", "max-pixels", "track-changes", "identify-user")
 _CHOICE_CORE_KEYS = {"name", "label", "media", "list_name", "list name"}
 
 
@@ -165,6 +167,8 @@ class _Loader:
                 p = self._no_choices_sheet(scan, p)
             elif p.row is None and "choice names with spaces" in p.message.lower():
                 p = self._space_in_multiple(scan, p)
+            if p.row is None and p.sheet in (None, "survey"):
+                p = self._locate(p, exc)
             # Skip pyxform's complaint when it is about a row we already refused or reported.
             consequence = (p.row is not None and (p.row in scan.unsupported_rows or _same_as_ours(p, problems))) or (
                 p.row is None and bool(scan.unsupported_rows) and "external" in p.message.lower()
@@ -188,6 +192,41 @@ class _Loader:
         if self.problems:
             raise FormError(_sorted(self.problems))
         return form
+
+    def _locate(self, p: FormProblem, exc: PyXFormError) -> FormProblem:
+        """Find the survey row of a pyxform error that names none.
+
+        pyxform reads the survey sheet top to bottom and stops at the first bad row, so the row is the
+        shortest prefix of the sheet that raises the same message (found by bisection, ~log2(rows) runs
+        of pyxform; only on this error path).
+        """
+        survey = list(self.book.survey or [])
+        target = str(exc)
+
+        def fails(k: int) -> bool:
+            trial = copy.deepcopy(self.book)
+            trial.survey = copy.deepcopy(survey[:k])
+            try:
+                workbook_to_json(workbook_dict=trial, form_name="data", default_language=DEFAULT_LANG, warnings=[])
+            except PyXFormError as other:
+                return str(other) == target
+            except Exception:  # noqa: BLE001 — a different failure is not this error
+                return False
+            return False
+
+        lo, hi = 1, len(survey)
+        if hi == 0 or not fails(hi):
+            return p
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fails(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        column = p.column
+        if column is None and any(w in p.message.lower() for w in _PARAMETER_WORDS):
+            column = "parameters"
+        return FormProblem("survey", lo + 1, column, p.code, p.message)
 
     @staticmethod
     def _no_choices_sheet(scan: _Scan, p: FormProblem) -> FormProblem:

@@ -976,3 +976,29 @@ def test_fc3_choice_name_with_spaces_in_select_multiple__error() -> None:
     )
     assert where(p) == ("survey", 3, "type", "space-in-choice-name")
     assert "'za munda'" in p.message and "'za_munda'" in p.message
+
+
+@pytest.mark.parametrize(
+    ("row_md", "words"),
+    [
+        ("| | image         | b | B | max-pixels=abc   |", "max-pixels"),
+        ("| | audio         | b | B | quality=superb   |", "quality"),
+        ("| | select_one yn | b | B | randomize=maybe  |", "randomize"),
+    ],
+)
+def test_pyxform_error_without_row_is_located__error(row_md: str, words: str) -> None:
+    """pyxform names no row for these; the reader finds it (the first row that makes pyxform fail)."""
+    (p,) = problems(
+        f"""
+        | survey |
+        |        | type        | name | label | parameters |
+        |        | text        | a    | A     |            |
+        |        | begin group | g    | G     |            |
+        {row_md}
+        |        | end group   |      |       |            |
+        | choices |
+        |         | list_name | name | label |
+        |         | yn        | y    | Y     |
+        """
+    )
+    assert (p.sheet, p.row, p.column) == ("survey", 4, "parameters") and words in p.message
