@@ -215,7 +215,7 @@ class State:
     """
 
     __slots__ = ("plan", "slots", "index", "node_slots", "answers", "stash", "counts", "language", "now",
-                 "instance_id", "_total", "_ctx")
+                 "instance_id", "_ctx", "_prefix")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -228,8 +228,10 @@ class State:
         self.language = ""
         self.now: datetime | None = None
         self.instance_id: str | None = None
-        self._total = -1
         self._ctx: EvalContext | None = None
+        # prefix[i] = asked relevant questions before slot i; shared with the previous state when an
+        # update changed no slot's relevance (the common case), so numbering costs nothing then.
+        self._prefix: list[int] | None = None
 
     @property
     def ctx(self) -> EvalContext:
@@ -243,28 +245,25 @@ class State:
         return EvalContext(self.plan, self.answers, self.counts, self.language, now or self.now,
                            self.instance_id)
 
-    def _count_asked(self, upto: int) -> tuple[int, int]:
-        slots = self.slots
-        number = 1
-        total = 0
-        for j, s in enumerate(slots):
-            if s.asks and s.relevant and s.kind == "q":
-                total += 1
-                if j < upto:
-                    number += 1
-        self._total = total
-        return number, total
+    def _prefix_counts(self) -> list[int]:
+        if self._prefix is None:
+            prefix = [0]
+            n = 0
+            for s in self.slots:
+                if s.asks and s.relevant and s.kind == "q":
+                    n += 1
+                prefix.append(n)
+            self._prefix = prefix
+        return self._prefix
 
     @property
     def total(self) -> int:
         """How many relevant questions are asked in all (the ``~23`` of "7 of ~23")."""
-        if self._total < 0:
-            self._count_asked(0)
-        return self._total
+        return self._prefix_counts()[-1]
 
     def number(self, i: int) -> int:
         """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
-        return self._count_asked(i)[0]
+        return self._prefix_counts()[i] + 1
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -488,6 +487,7 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
                 queued.add(d)
                 heapq.heappush(heap, d)
     budget = 20 * len(nodes) + 100
+    touched = [False]
     try:
         while heap:
             budget -= 1
@@ -496,14 +496,18 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
             d = heapq.heappop(heap)
             queued.discard(d)
             for j in state.node_slots[d]:
-                _recompute(j, slots, ctx, answers, stash, changed, push, nodes)
+                _recompute(j, slots, ctx, answers, stash, changed, push, touched)
     except _Full:
         return None
+    if not touched[0]:
+        state._prefix = prev._prefix
     return state
 
 
 def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str], st: dict[str, str],
-               changed: frozenset[str], push: Any, nodes: list[PlanNode]) -> None:
+               changed: frozenset[str], push: Any, touched: list[bool]) -> None:
+    """Re-evaluate slot ``j`` in place (copy-on-write); ``touched[0]`` is set when a slot's
+    relevance or asking changed (numbering must be recounted)."""
     old = slots[j]
     pn = old.pn
     parent_rel = slots[old.parent].relevant if old.parent >= 0 else True
@@ -520,8 +524,11 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
             new.own = own
             new.relevant = rel
             slots[j] = new
+            touched[0] = True
             for k in range(j + 1, old.end):
-                _recompute(k, slots, ctx, ans, st, changed, push, nodes) if slots[k].kind == "q" else \
+                if slots[k].kind == "q":
+                    _recompute(k, slots, ctx, ans, st, changed, push, touched)
+                else:
                     _recompute_group_flat(k, slots, ctx)
             return
         if own != old.own:
@@ -537,6 +544,8 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
     before = ans.get(key)
     asks, shows = _question(old, rel, ctx, ans, st, changed)
     if own != old.own or rel != old.relevant or asks != old.asks or shows != old.shows:
+        if rel != old.relevant or asks != old.asks:
+            touched[0] = True
         new = old.copy()
         new.own, new.relevant, new.asks, new.shows = own, rel, asks, shows
         slots[j] = new
