@@ -624,6 +624,38 @@ class Repository:
                 out[a.submission_id].append(a)
         return out
 
+    def media_for(self, submission_ids: Sequence[int]) -> dict[int, list[Media]]:
+        """Media rows of many submissions at once (exports): submission id -> rows by id."""
+        out: dict[int, list[Media]] = {i: [] for i in submission_ids}
+        if submission_ids:
+            with self.db.session() as s:
+                for m in s.exec(select(Media).where(col(Media.submission_id).in_(list(submission_ids)))
+                                .order_by(col(Media.id))).all():
+                    out[m.submission_id].append(m)  # type: ignore[index]
+        return out
+
+    def events_for(self, submission_ids: Sequence[int]) -> dict[int, list[Event]]:
+        """Events of many submissions at once (exports: paradata), each list in time order."""
+        out: dict[int, list[Event]] = {i: [] for i in submission_ids}
+        if submission_ids:
+            with self.db.session() as s:
+                for e in s.exec(select(Event).where(col(Event.submission_id).in_(list(submission_ids)))
+                                .order_by(col(Event.at), col(Event.id))).all():
+                    out[e.submission_id].append(e)  # type: ignore[index]
+        return out
+
+    def people_by_id(self, person_ids: Sequence[int]) -> dict[int, Person]:
+        """Person rows by id (exports map enumerators to pseudonymous codes); unknown ids are absent."""
+        if not person_ids:
+            return {}
+        with self.db.session() as s:
+            return {p.id: p for p in s.exec(select(Person).where(col(Person.id).in_(list(person_ids)))).all()}  # type: ignore[misc]
+
+    def form_ids(self) -> list[str]:
+        """Every form_id with at least one stored version, sorted."""
+        with self.db.session() as s:
+            return sorted(set(s.exec(select(FormVersion.form_id)).all()))
+
     def events_of(self, submission_id: int) -> list[Event]:
         """The events of a submission in time order."""
         with self.db.session() as s:

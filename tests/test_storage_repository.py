@@ -304,3 +304,19 @@ def test_load_form_reparses_the_stored_workbook_after_a_restart(repo: Repository
     assert [q.path for q in again.questions()] == [q.path for q in form.questions()]
     assert fresh.load_form(fv.id) is again  # parsed once, then cached
     assert fv.definition["form_id"] == form.form_id
+
+
+def test_bulk_reads_for_exports(repo: Repository, fixtures_dir) -> None:
+    fv, person, a = started(repo)
+    b = repo.start_submission(form_version_id=fv.id, mode="enumerator", person_id=person.id, language="id",
+                              progress=P(), update_id=None, now=T0)
+    stored = repo.media.put((fixtures_dir / "plain.png").read_bytes(), declared_kind="photo")
+    repo.add_media(stored, submission_id=b.id, question_path="pic", now=T0)
+    repo.apply_step(a.id, before=P(), after=P({"has_children": "no"}, "name"), update_id=None, now=T0)
+    media = repo.media_for([a.id, b.id])
+    assert media[a.id] == [] and [m.question_path for m in media[b.id]] == ["pic"]
+    events = repo.events_for([a.id, b.id])
+    assert [e.kind for e in events[a.id]] == ["started", "answered"]
+    assert [e.kind for e in events[b.id]] == ["started", "media"]
+    assert repo.people_by_id([person.id, 999])[person.id].telegram_id == 111
+    assert repo.form_ids() == ["survei"]
