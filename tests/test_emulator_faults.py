@@ -282,3 +282,54 @@ def test_wait_for_wakes_on_bot_call_from_other_thread(emu: Emulator) -> None:
 async def test_blocking_wait_for_inside_event_loop_is_refused(emu: Emulator) -> None:
     with pytest.raises(RuntimeError, match="wait_for_async"):
         emu.wait_for(lambda: True)
+
+
+async def test_webhook_push_with_secret_retry_and_getupdates_conflict(emu: Emulator) -> None:
+    import http.server
+
+    received: list[tuple[str | None, dict]] = []
+    answers = [500]  # the first delivery fails, later ones succeed
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status = answers.pop(0) if answers else 200
+            if status == 200:
+                received.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), body))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    app = build_app(emu)
+    try:
+        async with app:
+            bot = app.bot
+            with pytest.raises(BadRequest, match="(?i)https url"):
+                await bot.set_webhook("http://example.org/hook")
+            await bot.set_webhook(url, secret_token="s3cret-Token")
+            wati = emu.user(1210, "Wati")
+            first = wati.send_text("lewat webhook")
+            second = wati.send_command("start", "abc")
+            await emu.wait_for_async(lambda: len(received) == 2, 8, "two webhook deliveries")
+            info = await bot.get_webhook_info()
+            assert info.url == url and info.pending_update_count == 0
+            assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+            with pytest.raises(Conflict, match="webhook is active"):
+                await bot.get_updates(timeout=0)
+            await bot.delete_webhook()
+            assert (await bot.get_webhook_info()).url == ""
+            assert await bot.get_updates(timeout=0) == ()
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert [r[0] for r in received] == ["s3cret-Token", "s3cret-Token"]
+    assert [r[1]["update_id"] for r in received] == [first, second]
+    # what arrived is a valid Update for PTB (a custom webhook endpoint would feed it to the app)
+    update = Update.de_json(received[1][1], None)
+    assert update.message is not None and update.message.text == "/start abc"

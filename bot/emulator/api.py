@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.emulator.formatting import EntityParseError, render
 from bot.emulator.server import UploadedFile
@@ -25,6 +26,7 @@ from bot.emulator.state import (
     EmulatorState,
     FileRecord,
 )
+from bot.emulator.webhook import WebhookConfig
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -293,12 +295,45 @@ class BotApi:
         return True
 
     def m_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        self.s.webhook = None
         if _bool(p, "drop_pending_updates"):
             self.s.updates.clear()
         return True
 
+    def m_setWebhook(self, p: dict[str, Any]) -> Any:
+        url = _str(p, "url") or ""
+        if not url:
+            return self.m_deleteWebhook(p)
+        split = urlsplit(url)
+        local = split.hostname in ("127.0.0.1", "localhost", "::1")
+        if split.scheme != "https" and not (split.scheme == "http" and local):
+            raise bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = _str(p, "secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise bad("secret token contains unallowed characters")
+        if "allowed_updates" in p:
+            types = allowed_update_types(_json(p, "allowed_updates"))
+            self.s.allowed_updates = types
+            self.s.updates = [u for u in self.s.updates if u.forced or u.type in types]
+        if _bool(p, "drop_pending_updates"):
+            self.s.updates.clear()
+        self.s.webhook = WebhookConfig(url=url, secret_token=secret,
+                                       max_connections=_int(p, "max_connections") or 40)
+        self.s.bump()
+        return True
+
     def m_getWebhookInfo(self, p: dict[str, Any]) -> Any:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self.s.updates)}
+        hook = self.s.webhook
+        out: dict[str, Any] = {"url": hook.url if hook else "", "has_custom_certificate": False,
+                               "pending_update_count": len(self.s.updates)}
+        if hook is not None:
+            out["max_connections"] = hook.max_connections
+            if hook.last_error_date is not None:
+                out["last_error_date"] = hook.last_error_date
+                out["last_error_message"] = hook.last_error_message
+            if self.s.allowed_updates != DEFAULT_UPDATE_TYPES:
+                out["allowed_updates"] = sorted(self.s.allowed_updates)
+        return out
 
     # -- messages ----------------------------------------------------------------------------------
     def m_sendMessage(self, p: dict[str, Any]) -> Any:

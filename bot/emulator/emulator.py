@@ -21,9 +21,12 @@ from bot.emulator.faults import FaultPlan
 from bot.emulator.server import BadRequestBody, HttpServer, Request, Response, UploadedFile, parse_params
 from bot.emulator.state import ApiCall, BotMessage, EmulatorState
 from bot.emulator.users import ScriptedUser
+from bot.emulator.webhook import WebhookPusher
 
 _CONFLICT = ("Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
              "running")
+_WEBHOOK_ACTIVE = ("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
+                   "the webhook first")
 
 
 #: Waits re-check their predicate at least this often (seconds), so conditions on state outside the
@@ -56,6 +59,7 @@ class Emulator:
         self.api = BotApi(self.state)
         self.faults = FaultPlan()
         self._server = HttpServer(self._handle, host=host, port=port)
+        self._pusher = WebhookPusher(self.state)
         self._poll: _Poll | None = None
         self._users: dict[int, ScriptedUser] = {}
         #: async waiters by chat id (None = global waiters, woken on every notification)
@@ -66,9 +70,11 @@ class Emulator:
     def start(self) -> None:
         """Bind and serve in a background thread (returns once the port is known)."""
         self._server.start()
+        self._pusher.start()
 
     def stop(self) -> None:
         """Stop serving; open connections (including long polls) are closed."""
+        self._pusher.stop()
         self._server.stop()
 
     async def start_async(self) -> None:
@@ -78,9 +84,11 @@ class Emulator:
         :meth:`wait_for` then can't be used from that loop (it refuses), use :meth:`wait_for_async`.
         """
         await self._server.start_in_running_loop()
+        self._pusher.start()
 
     async def stop_async(self) -> None:
         """Stop a server started with :meth:`start_async`."""
+        await asyncio.to_thread(self._pusher.stop)
         await self._server.stop_in_running_loop()
 
     async def __aenter__(self) -> Emulator:
@@ -348,6 +356,8 @@ class Emulator:
             return self._log_and_answer(method, params, err)
         loop = asyncio.get_running_loop()
         with self.state.lock:
+            if self.state.webhook is not None:
+                return self._log_and_answer(method, params, ApiError(409, _WEBHOOK_ACTIVE))
             if allowed_types is not None:
                 self.state.allowed_updates = allowed_types
                 self.state.updates = [u for u in self.state.updates if u.forced or u.type in allowed_types]

@@ -228,6 +228,8 @@ class EmulatorState:
         self.descriptions: dict[tuple[str, str], str] = {}
         self.seq = 0
         self._ids = itertools.count(1)
+        #: set by setWebhook (then updates are pushed, getUpdates answers 409); type WebhookConfig
+        self.webhook: Any = None
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def bump(self, chat_id: int | None = None) -> int:
