@@ -140,7 +140,7 @@ class Services:
             if not res.is_file():
                 continue
             data = res.read_bytes()
-            form = load_xlsform(data)
+            form = load_xlsform(data, filename=name)
             if self.repo.active_form_version(form.form_id) is None:
                 self.repo.publish_form(form, data, now=self.now())
                 done.append(form.form_id)

@@ -1,0 +1,92 @@
+"""``suara run``: start the Telegram bot (long polling by default, or a webhook behind a reverse proxy).
+
+Settings come from arguments, the environment and ``.env`` (see `bot.config`). A missing or malformed
+token prints one line explaining how to get one from @BotFather and exits 2 (no traceback). The token is
+scrubbed from every log line.
+
+Webhook mode (``--webhook https://example.org/suara --listen 0.0.0.0:8443``) needs PTB's ``webhooks``
+extra (``pip install "python-telegram-bot[webhooks]"``, which brings tornado); Telegram then calls
+``<URL>/<secret path>`` with a secret header, and several workers may share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+from pathlib import Path
+
+HELP = "Run the Telegram bot (long polling; --webhook URL --listen HOST:PORT behind a reverse proxy)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``suara run``."""
+    parser.add_argument("--data-dir", help="data directory (default: $SUARA_DATA_DIR or ./data)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
+    parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
+    parser.add_argument("--webhook", metavar="URL", help="public HTTPS base URL Telegram should call (webhook mode)")
+    parser.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:8443",
+                        help="where the webhook server listens (default 127.0.0.1:8443)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` -> (host, port). Raises ValueError with a readable message."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--listen must be HOST:PORT, got {value!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def webhook_secret(token: str) -> str:
+    """A stable secret derived from the token (never the token itself): URL path and secret header."""
+    return hashlib.sha256(("suara-webhook:" + token).encode()).hexdigest()[:32]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the bot; returns the exit code (2 for configuration errors)."""
+    from bot.config import ConfigError, install_token_filter, load_settings
+
+    try:
+        settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None,
+                                 data_dir=args.data_dir, database_url=args.database_url)
+        listen = parse_listen(args.listen) if args.webhook else None
+    except (ConfigError, ValueError) as exc:
+        print(f"suara run: {exc}", file=sys.stderr)
+        return 2
+    if args.webhook:
+        try:
+            import tornado  # noqa: F401  (PTB's webhook server)
+        except ImportError:
+            print('suara run: webhook mode needs the webhooks extra: pip install "python-telegram-bot[webhooks]"',
+                  file=sys.stderr)
+            return 2
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_token_filter(settings.token)
+    log = logging.getLogger("suara.run")
+
+    from bot.app import build_application
+    from bot.services import Services
+
+    try:
+        services = Services.open(settings)
+    except Exception as exc:  # a bad DATABASE_URL, an unwritable data dir: say it in one line
+        print(f"suara run: cannot open the database or data directory: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
+    try:
+        app = build_application(settings, services=services)
+        log.info("data directory %s, database %s", settings.data_dir, services.db)
+        if args.webhook and listen is not None:
+            secret = webhook_secret(settings.token)
+            url = f"{args.webhook.rstrip('/')}/{secret}"
+            log.info("webhook mode: listening on %s:%s", *listen)
+            app.run_webhook(listen=listen[0], port=listen[1], url_path=secret, webhook_url=url,
+                            secret_token=secret)
+        else:
+            log.info("long polling; press Ctrl+C to stop")
+            app.run_polling()
+    finally:
+        services.close()
+    return 0

@@ -1,0 +1,85 @@
+"""``suara run`` configuration errors and ``suara admin`` (add / invite / publish) on a real data directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import Settings
+from bot.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "xlsforms"
+
+
+def _env_without_token(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "SUARA_DATA_DIR", "DATABASE_URL")}
+    env["SUARA_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token"])
+def test_run_without_a_valid_token_prints_one_line_and_exits_2(tmp_path: Path, token: str | None) -> None:
+    env = _env_without_token(tmp_path)
+    if token is not None:
+        env["TELEGRAM_BOT_TOKEN"] = token
+    proc = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "@BotFather" in lines[0] and "Traceback" not in proc.stderr
+    if token:
+        assert token not in proc.stderr
+    assert not (tmp_path / "data").exists()  # nothing was started
+
+
+def test_run_reads_the_token_from_a_dotenv_file_and_refuses_a_bad_listen(tmp_path: Path) -> None:
+    env = _env_without_token(tmp_path)
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\n")
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "https://example.org/x", "--listen",
+                           "nonsense"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--listen must be HOST:PORT" in proc.stderr
+    assert "AAHdqTcv" not in proc.stderr
+
+
+def test_admin_add_invite_publish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main(["admin", "--data-dir", str(data), "--env-file", "", "add", "777", "--role", "enumerator"]) == 0
+    assert main(["admin", "--data-dir", str(data), "--env-file", "", "invite", "--role", "respondent",
+                 "--form", "jambi_voter_survey", "--uses", "5", "--bot-username", "@suara_bot"]) == 0
+    out = capsys.readouterr().out
+    link = out.strip().splitlines()[-1]
+    assert link.startswith("https://t.me/suara_bot?start=")
+    code = link.rsplit("=", 1)[1]
+    assert main(["admin", "--data-dir", str(data), "--env-file", "", "invite", "--role", "respondent",
+                 "--form", "no_such_form"]) == 1
+    assert "no published form 'no_such_form'" in capsys.readouterr().err
+
+    svc = Services.open(Settings(token="", data_dir=data), publish_shipped=False)
+    try:
+        person = svc.repo.person_by_telegram_id(777)
+        assert person is not None and person.role == "enumerator"
+        inv = svc.repo.use_invite(code, now=svc.now())
+        assert inv is not None and inv.form_id == "jambi_voter_survey" and inv.max_uses == 5
+        assert {fv.form_id for fv in svc.repo.active_form_versions()} == {"jambi_voter_survey", "campaign_team_interview"}
+    finally:
+        svc.close()
+
+
+def test_admin_publish_good_and_broken_forms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/xlsforms is absent")
+    data = tmp_path / "data"
+    assert main(["admin", "--data-dir", str(data), "--env-file", "", "publish", str(SHARED / "tutorial.xls")]) == 0
+    assert "published" in capsys.readouterr().out
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"this is not a workbook")
+    assert main(["admin", "--data-dir", str(data), "--env-file", "", "publish", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "was not published" in err
