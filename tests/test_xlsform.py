@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from forms_md import form
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyxform.xls2json_backends import md_table_to_workbook
 
 from questionnaires.errors import FormError, FormProblem
@@ -1002,3 +1004,46 @@ def test_pyxform_error_without_row_is_located__error(row_md: str, words: str) ->
         """
     )
     assert (p.sheet, p.row, p.column) == ("survey", 4, "parameters") and words in p.message
+
+
+# ============================================================================ robustness property
+_TYPES = [
+    "text", "integer", "select_one yn", "select_multiple yn", "calculate", "note", "begin group",
+    "end group", "begin repeat", "end repeat", "barcode", "geotrace", "start", "range", "rank yn",
+    "select_one nolist", "txet", "image", "select_one_from_file x.csv", "",
+]
+_EXPRS = ["", "${a} > 1", "${b} = 'yes'", ". > 3", "foo(", "${zz}", "selected(${b}, 'y')", "1 +", "${c} * 2"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(_TYPES),
+            st.sampled_from(["a", "b", "c", "d", "", "a b", "9x"]),
+            st.sampled_from(_EXPRS),
+            st.sampled_from(_EXPRS),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_any_form_loads_or_is_refused_with_located_problems(rows: list[tuple[str, str, str, str]]) -> None:
+    """Whatever the rows, loading returns a Form or raises FormError, and survey problems carry a row."""
+    lines = [
+        "| survey |",
+        "| | type | name | label | relevant | calculation |",
+        *(f"| | {t} | {n} | L | {r} | {c} |" for t, n, r, c in rows),
+        "| choices |",
+        "| | list_name | name | label |",
+        "| | yn | y | Y |",
+    ]
+    try:
+        f = form("\n".join(lines))
+    except FormError as err:
+        for p in err.problems:
+            assert p.message
+            if p.sheet == "survey" and p.code != "empty-survey":
+                assert p.row is not None and 1 <= p.row <= len(rows) + 1
+        return
+    assert all(1 < n.row <= len(rows) + 1 for n in f.walk())
