@@ -71,6 +71,12 @@ def open_source(source: str | Path | bytes, filename: str | None = None) -> Sour
             stem=p.stem if p else None,
             directory=directory,
         )
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("|")):
+        raise FormError.single(
+            "this looks like the text of a form, not a file path — give the path of the .xlsx file "
+            "(markdown tables go to load_markdown).",
+            code="file-missing",
+        )
     path = Path(source)
     try:
         data = path.read_bytes()
@@ -126,8 +132,11 @@ def read_workbook(src: SourceFile) -> DefinitionData:
             f"{src.name} is not a spreadsheet (not an .xlsx/.xls workbook, nor an XLSForm CSV). {_WHAT_TO_DO}",
             code="not-a-spreadsheet",
         )
+    data = src.data
+    if kind in (".csv", ".md") and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte order mark would become part of the first sheet name
     try:
-        book: dict[str, Any] = _READERS[kind](src.data)
+        book: dict[str, Any] = _READERS[kind](data)
     except PyXFormError as exc:
         dup = _DUP_HEADER.search(str(exc))
         if dup:

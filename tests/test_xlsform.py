@@ -1047,3 +1047,17 @@ def test_any_form_loads_or_is_refused_with_located_problems(rows: list[tuple[str
                 assert p.row is not None and 1 <= p.row <= len(rows) + 1
         return
     assert all(1 < n.row <= len(rows) + 1 for n in f.walk())
+
+
+def test_csv_form_with_byte_order_mark_and_bytes_with_folder__ok(tmp_path: Path) -> None:
+    data = "\ufeffsurvey,,,\n,type,name,label\n,select_one_from_file r.csv,reg,Regency\n".encode()
+    (tmp_path / "r.csv").write_text("name,label\nkerinci,Kerinci\n", encoding="utf-8")
+    # Bytes plus a file name in an existing folder: the CSV beside it is found.
+    f = load_xlsform(data, filename=str(tmp_path / "bom_form.csv"))
+    assert f.form_id == "bom_form" and [c.name for c in q(f, "reg").choices] == ["kerinci"]
+
+
+def test_form_text_given_as_path__error() -> None:
+    with pytest.raises(FormError) as ei:
+        load_xlsform("| survey |\n| | type | name |\n| | text | a |")
+    assert "load_markdown" in str(ei.value)
