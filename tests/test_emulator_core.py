@@ -145,3 +145,41 @@ async def test_unknown_method_fails_loudly(emu: Emulator) -> None:
         with pytest.raises(BadRequest, match="not implemented in the emulator"):
             await app.bot.do_api_request("sendWeather", api_kwargs={"chat_id": 1})
     assert emu.calls[-1].status == 400
+
+
+async def test_transcript_and_listener_show_the_conversation(emu: Emulator) -> None:
+    async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        kb = InlineKeyboardMarkup([[InlineKeyboardButton("Ya", callback_data="y"),
+                                    InlineKeyboardButton("Tidak", callback_data="n")]])
+        await update.effective_message.reply_text("Setuju ikut survei?", reply_markup=kb)
+
+    async def on_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.callback_query.answer("Terima kasih")
+        await update.callback_query.edit_message_text("Setuju ikut survei? ✔ Ya")
+
+    printed: list[str] = []
+    unsubscribe = emu.subscribe(lambda e: printed.append(e.line()))
+    app = build_app(emu)
+    app.add_handler(CommandHandler("start", ask))
+    app.add_handler(CallbackQueryHandler(on_tap))
+    rina = emu.user(1005, "Rina")
+    async with polling(app):
+        rina.send_command("start", "F1")
+        await emu.wait_for_async(lambda: bool(rina.inline_buttons()), 5, "consent keyboard")
+        rina.tap("Ya")
+        await emu.wait_for_async(lambda: rina.last_message().edited, 5, "edit")
+        await emu.wait_for_async(lambda: rina.answered_callbacks[-1].answered, 5, "answer")
+        rina.share_location(-1.6, 103.6)
+        await emu.wait_for_async(lambda: len(printed) >= 6, 5, "location event")
+    unsubscribe()
+    rina.send_text("setelah berhenti")  # no longer printed, still in the transcript
+    assert printed == [
+        "Rina → /start F1",
+        "bot → Setuju ikut survei? [Ya | Tidak]",
+        "Rina ☞ Ya",
+        "bot ↩ Terima kasih",
+        "bot ✎ Setuju ikut survei? ✔ Ya",
+        "Rina → 📍 -1.60000, 103.60000",
+    ]
+    assert [e.kind for e in emu.transcript(1005)][-1] == "text"
+    assert "Rina ☞ Ya" in emu.describe()

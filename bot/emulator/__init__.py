@@ -13,6 +13,7 @@ Telegram types never leave ``bot/``; this package itself imports nothing from ``
 from bot.emulator.api import ApiError
 from bot.emulator.emulator import Emulator
 from bot.emulator.state import FILESIZE_DOWNLOAD, ApiCall, BotMessage, FileRecord
+from bot.emulator.transcript import ChatEvent
 from bot.emulator.users import CallbackAnswer, ScriptedUser
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ApiError",
     "BotMessage",
     "CallbackAnswer",
+    "ChatEvent",
     "Emulator",
     "FileRecord",
     "ScriptedUser",

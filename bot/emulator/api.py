@@ -250,6 +250,7 @@ class BotApi:
     def _store(self, chat: ChatRecord, msg: BotMessage) -> dict[str, Any]:
         msg.seq = self.s.bump(chat.chat_id)
         chat.bot_messages[msg.message_id] = msg
+        self.s.emit(chat.chat_id, "bot", msg.kind, _shown(msg), message_id=msg.message_id, buttons=_labels(msg))
         return self.s.message_wire(chat, msg)
 
     def _caption(self, p: dict[str, Any], msg: BotMessage) -> None:
@@ -413,6 +414,7 @@ class BotApi:
         msg.edited = True
         msg.edit_date = self.s.now()
         msg.seq = self.s.bump(chat.chat_id)
+        self.s.emit(chat.chat_id, "bot", "edit", _shown(msg), message_id=msg.message_id, buttons=_labels(msg))
         return self.s.message_wire(chat, msg)
 
     def m_deleteMessage(self, p: dict[str, Any]) -> Any:
@@ -422,6 +424,7 @@ class BotApi:
         if msg is not None and not msg.deleted:
             msg.deleted = True
             msg.seq = self.s.bump(chat.chat_id)
+            self.s.emit(chat.chat_id, "bot", "delete", f"#{mid} {_shown(msg)}", message_id=mid)
             return True
         if mid in chat.user_messages:
             del chat.user_messages[mid]  # type: ignore[arg-type]
@@ -442,6 +445,9 @@ class BotApi:
         rec.show_alert = _bool(p, "show_alert")
         rec.url = _str(p, "url")
         self.s.bump(rec.chat_id)
+        if text:
+            self.s.emit(rec.chat_id, "bot", "answer", ("⚠ " if rec.show_alert else "") + text,
+                        message_id=rec.message_id)
         return True
 
     def m_sendChatAction(self, p: dict[str, Any]) -> Any:
@@ -574,6 +580,24 @@ class BotApi:
     def m_getMyShortDescription(self, p: dict[str, Any]) -> Any:
         key = ("short_description", _str(p, "language_code") or "")
         return {"short_description": self.s.descriptions.get(key, "")}
+
+
+def _shown(msg: BotMessage) -> str:
+    if msg.kind == "text":
+        return msg.text or ""
+    if msg.kind == "location" and msg.location is not None:
+        return f"📍 {msg.location[0]:.5f}, {msg.location[1]:.5f}"
+    name = f" {msg.file.file_name}" if msg.file is not None and msg.file.file_name else ""
+    size = f", {msg.file.file_size} bytes" if msg.file is not None else ""
+    return f"[{msg.kind}{name}{size}]" + (f" “{msg.caption}”" if msg.caption else "")
+
+
+def _labels(msg: BotMessage) -> list[str]:
+    if msg.reply_markup:
+        return [label for row in msg.inline_buttons() for label, _ in row]
+    if msg.reply_keyboard and "keyboard" in msg.reply_keyboard:
+        return [f"⌨ {b.get('text', '')}" for row in msg.reply_keyboard["keyboard"] for b in row]
+    return []
 
 
 def _image_size(data: bytes | None) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from urllib.parse import unquote
 from bot.emulator.api import ApiError, BotApi, allowed_update_types, bad
 from bot.emulator.faults import FaultPlan
 from bot.emulator.server import BadRequestBody, HttpServer, Request, Response, UploadedFile, parse_params
-from bot.emulator.state import ApiCall, BotMessage, EmulatorState
+from bot.emulator.state import ApiCall, EmulatorState
+from bot.emulator.transcript import ChatEvent
 from bot.emulator.users import ScriptedUser
 from bot.emulator.webhook import WebhookPusher
 
@@ -152,6 +153,28 @@ class Emulator:
         with self.state.lock:
             return [dict(c) for c in self.state.commands.get(key, [])]
 
+    def subscribe(self, listener: Callable[[ChatEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every new :class:`ChatEvent` (user actions, bot messages, edits,
+        deletions, callback answers), e.g. ``emu.subscribe(lambda e: print(e.line()))`` in ``suara demo``.
+
+        The listener runs on the emulator's or the user's thread with the state lock held: keep it quick
+        and don't call back into the emulator from it. Returns a function that unsubscribes.
+        """
+        with self.state.lock:
+            self.state.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self.state.lock:
+                if listener in self.state.listeners:
+                    self.state.listeners.remove(listener)
+
+        return unsubscribe
+
+    def transcript(self, chat_id: int | None = None) -> list[ChatEvent]:
+        """The events so far (all chats, or one), oldest first."""
+        with self.state.lock:
+            return [e for e in self.state.events if chat_id is None or e.chat_id == chat_id]
+
     def pending_updates(self) -> int:
         """How many updates wait for the bot to confirm them."""
         with self.state.lock:
@@ -236,20 +259,15 @@ class Emulator:
                 self._async_waiters.get(chat_id, set()).discard(entry)
 
     def describe(self, what: str = "", timeout: float | None = None) -> str:
-        """A readable summary of the last bot messages and API calls (used in timeout errors)."""
+        """A readable summary of the recent chat events, API calls and pending updates (used in timeout
+        errors so a failing test shows what the bot actually said)."""
         with self.state.lock:
-            msgs: list[BotMessage] = sorted(
-                (m for c in self.state.chats.values() for m in c.bot_messages.values()), key=lambda m: m.seq)[-6:]
+            events = self.state.events[-12:]
             calls = self.state.calls[-8:]
             lines = [f"timed out after {timeout}s waiting for {what or 'condition'}" if timeout is not None
                      else (what or "emulator state")]
-            lines.append("last bot messages:" if msgs else "the bot sent no messages")
-            for m in msgs:
-                flags = " (edited)" if m.edited else ""
-                flags += " (deleted)" if m.deleted else ""
-                buttons = [label for row in m.inline_buttons() for label, _ in row]
-                lines.append(f"  chat {m.chat_id} #{m.message_id}{flags}: {m.shown_text[:160]!r}"
-                             + (f" buttons={buttons}" if buttons else ""))
+            lines.append("recent chat events:" if events else "nothing happened in any chat")
+            lines.extend(f"  [chat {e.chat_id}] {e.line(200)}" for e in events)
             lines.append("last API calls:")
             for c in calls:
                 lines.append(f"  {c.method} -> {c.status}" + (f" {c.description}" if c.description else ""))

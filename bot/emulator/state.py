@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.emulator.transcript import ChatEvent, describe_user_update
 
 #: Bots may download files of at most this many bytes (20 MiB on the Bot API server; PTB's
 #: FileSizeLimit.FILESIZE_DOWNLOAD is the slightly stricter 20e6).
@@ -230,6 +233,9 @@ class EmulatorState:
         self._ids = itertools.count(1)
         #: set by setWebhook (then updates are pushed, getUpdates answers 409); type WebhookConfig
         self.webhook: Any = None
+        #: chronological transcript of every chat, and callbacks called with each new event
+        self.events: list[ChatEvent] = []
+        self.listeners: list[Callable[[ChatEvent], None]] = []
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def bump(self, chat_id: int | None = None) -> int:
@@ -281,8 +287,23 @@ class EmulatorState:
         return f"{self.bot_id}{next(self._ids):010d}"
 
     # -- updates -----------------------------------------------------------------------------------
-    def enqueue(self, kind: str, obj: dict[str, Any]) -> int:
-        """Queue an update ``{"update_id": N, kind: obj}`` unless ``allowed_updates`` excludes ``kind``.
+    def emit(self, chat_id: int, who: str, kind: str, text: str, *, message_id: int | None = None,
+             buttons: list[str] | None = None) -> None:
+        """Record a :class:`ChatEvent` and pass it to every listener (listener errors are logged, not raised)."""
+        chat = self.chats.get(chat_id)
+        name = chat.user["first_name"] if chat is not None else str(chat_id)
+        event = ChatEvent(at=time.time(), chat_id=chat_id, who=who, name=name, kind=kind, text=text,
+                          message_id=message_id, buttons=list(buttons or []))
+        self.events.append(event)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a broken printer must not break the emulated API
+                logging.getLogger(__name__).exception("emulator event listener failed")
+
+    def enqueue(self, kind: str, obj: dict[str, Any], *, label: str | None = None) -> int:
+        """Queue an update ``{"update_id": N, kind: obj}`` unless ``allowed_updates`` excludes ``kind``,
+        and record it in the transcript (``label``: the tapped button's text for callback queries).
 
         Returns the update id (also when filtered out, so callers can refer to it).
         """
@@ -293,7 +314,11 @@ class EmulatorState:
         if kind in self.allowed_updates:
             self.updates.append(QueuedUpdate(update_id, payload))
         chat = obj.get("chat") or (obj.get("message") or {}).get("chat") or {}
-        self.bump(chat.get("id"))
+        chat_id = chat.get("id")
+        self.bump(chat_id)
+        if chat_id is not None:
+            ev_kind, text = describe_user_update(kind, obj, label)
+            self.emit(chat_id, "user", ev_kind, text, message_id=obj.get("message_id"))
         self.notify()
         self._on_new_update()
         return update_id

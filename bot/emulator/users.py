@@ -257,7 +257,7 @@ class ScriptedUser:
             qid = self._state.new_query_id()
             query = {"id": qid, "from": dict(self.user_wire), "chat_instance": f"ci{self.chat_id}",
                      "message": self._state.message_wire(self._chat, msg), "data": data}
-            update_id = self._state.enqueue("callback_query", query)
+            update_id = self._state.enqueue("callback_query", query, label=label)
             self._state.callbacks[qid] = CallbackRecord(qid, self.chat_id, msg.message_id, data, update_id,
                                                         at=float(self._state.now()))
             return update_id
