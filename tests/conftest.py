@@ -5,7 +5,9 @@
   throwaway schema per test, made first on the URL's ``search_path`` and dropped afterwards. Skips
   cleanly when nothing answers on the port.
 * ``sqlite_url`` — SQLite only (for SQLite-specific tests: WAL, online backup).
-* ``database`` — `storage.db.open_database(db_url)` (migrated to head), closed afterwards.
+* ``migrated_url`` — like ``db_url`` but already at head with empty tables (a copied SQLite template /
+  one PostgreSQL schema per run, truncated before each test): fast, for tests above the schema.
+* ``database`` — `storage.db.open_database(migrated_url)`, closed afterwards.
 * ``data_dir`` — an empty data directory; ``media_store`` — a `MediaStore` on it;
   ``repo`` — a `Repository` on ``database`` + ``media_store``.
 * ``fixtures_dir`` — ``tests/fixtures`` (small real media files).
@@ -84,12 +86,61 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def database(db_url: str) -> Iterator[object]:
-    """`storage.db.Database` at ``db_url``, migrated to head."""
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run; `migrated_url` copies it (much faster than migrating)."""
     from storage.db import open_database
 
-    db = open_database(db_url)
+    path = tmp_path_factory.mktemp("template") / "suara.sqlite3"
+    open_database(f"sqlite:///{path.as_posix()}").close()  # the last close checkpoints and removes the WAL
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated() -> Iterator[str]:
+    """A PostgreSQL schema migrated to head once per run (dropped at the end)."""
+    if not postgres_available():
+        pytest.skip("PostgreSQL not answering on 127.0.0.1:5432")
+    from storage.db import open_database
+
+    schema = f"suara_s_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = pg_schema_url(schema)
+        open_database(url).close()
+        yield url
+    finally:
+        _pg_exec(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL already at the newest migration with empty tables (SQLite file / PostgreSQL schema).
+
+    For tests of behaviour on top of the schema; tests of migrations themselves use ``db_url``.
+    """
+    if request.param == "sqlite":
+        import shutil
+
+        target = tmp_path / "db" / "suara.sqlite3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        return f"sqlite:///{target.as_posix()}"
+    url = request.getfixturevalue("_pg_migrated")
+    schema = url.rsplit("%3D", 1)[1]
+    from storage.models import TABLES
+
+    names = ", ".join(f'"{schema}"."{t.__tablename__}"' for t in TABLES)  # type: ignore[attr-defined]
+    _pg_exec(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return url
+
+
+@pytest.fixture
+def database(migrated_url: str) -> Iterator[object]:
+    """`storage.db.Database` on ``migrated_url`` (at head, empty), closed afterwards."""
+    from storage.db import open_database
+
+    db = open_database(migrated_url, migrate=False)  # already at head
     try:
         yield db
     finally:
