@@ -111,15 +111,10 @@ def load_markdown(md: str, form_id: str = "test") -> Form:
 
 # ================================================================================= implementation
 @dataclass(slots=True)
-class _RowInfo:
-    row: SurveyRow
-    path: str  # template path (loop children use the loop's own path, without the choice)
-
-
-@dataclass(slots=True)
 class _Scan:
     rows: list[SurveyRow] = field(default_factory=list)
-    by_path: dict[str, _RowInfo] = field(default_factory=dict)
+    #: survey rows by node path; inside a loop the path has no choice segment ("loop/q", not "loop/c1/q")
+    by_path: dict[str, SurveyRow] = field(default_factory=dict)
     metadata: list[str] = field(default_factory=list)
     metadata_names: dict[str, str] = field(default_factory=dict)
     problems: list[FormProblem] = field(default_factory=list)
@@ -331,7 +326,7 @@ class _Loader:
                 scan.rows.append(sr)
                 self._note_name(scan, siblings, name, number)
                 path = f"{parent_path}/{name}" if parent_path else str(name)
-                scan.by_path.setdefault(path, _RowInfo(sr, path))
+                scan.by_path.setdefault(path, sr)
                 stack.append((kind, str(name), set(), number))
                 if kind == "loop":
                     loop_depth += 1
@@ -356,7 +351,7 @@ class _Loader:
             self._note_name(scan, siblings, name, number)
             if name:
                 path = f"{parent_path}/{name}" if parent_path else name
-                scan.by_path.setdefault(path, _RowInfo(sr, path))
+                scan.by_path.setdefault(path, sr)
         return scan
 
     @staticmethod
@@ -492,8 +487,7 @@ class _Loader:
         name = str(d.get("name", ""))
         path = f"{parent}/{name}" if parent else name
         tmpl = f"{tmpl_parent}/{name}" if tmpl_parent else name
-        info = scan.by_path.get(tmpl)
-        row = info.row if info else None
+        row = scan.by_path.get(tmpl)
         if jtype == "group" and name == "meta" and (d.get("control") or {}).get("bodyless"):
             return None  # pyxform's generated meta block (instanceID, audit, entities)
         if row is None and _is_generated(d):
@@ -580,8 +574,8 @@ class _Loader:
             # pyxform's "Specify other." text question after a ``select_one x or_other``.
             target = name[: -len("_other")]
             bind = Bind(relevant=f"selected(${{{target}}}, 'other')")
-            target_info = scan.by_path.get(tmpl[: -len("_other")])
-            row_number = target_info.row.number if target_info else 0
+            target_row = scan.by_path.get(tmpl[: -len("_other")])
+            row_number = target_row.number if target_row else 0
         parameters: dict[str, str] = {}
         if row is not None:
             raw_params = row.data.get("parameters")
