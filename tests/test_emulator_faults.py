@@ -333,3 +333,32 @@ async def test_webhook_push_with_secret_retry_and_getupdates_conflict(emu: Emula
     # what arrived is a valid Update for PTB (a custom webhook endpoint would feed it to the app)
     update = Update.de_json(received[1][1], None)
     assert update.message is not None and update.message.text == "/start abc"
+
+
+async def test_lost_answer_after_processing_and_latency(emu: Emulator) -> None:
+    from telegram.error import NetworkError
+
+    outcome: list[str] = []
+
+    async def ping(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await update.effective_message.reply_text("terkirim tapi jawabannya hilang")
+            outcome.append("ok")
+        except NetworkError as exc:  # the bot can't know the message arrived
+            outcome.append(type(exc).__name__)
+        started = time.monotonic()
+        await update.effective_message.reply_text("lambat")
+        outcome.append(f"slow:{time.monotonic() - started >= 0.3}")
+
+    app = build_app(emu)
+    app.add_handler(CommandHandler("ping", ping))
+    umar = emu.user(1211, "Umar")
+    async with polling(app):
+        emu.drop_next_connection("sendMessage", after_processing=True)
+        emu.set_latency(0.3, "sendMessage")
+        umar.send_command("ping")
+        await emu.wait_for_async(lambda: len(outcome) == 2, 5, "both sends")
+        emu.set_latency(0, "sendMessage")
+    assert outcome == ["NetworkError", "slow:True"]
+    assert umar.texts() == ["terkirim tapi jawabannya hilang", "lambat"]  # the first one DID arrive
+    assert [c.status for c in emu.calls_to("sendMessage")] == [200, 0, 200]

@@ -189,10 +189,18 @@ class Emulator:
         self.faults.fail_next(method, status=status, description=description, retry_after=retry_after,
                               times=times)
 
-    def drop_next_connection(self, method: str = "getUpdates") -> None:
+    def drop_next_connection(self, method: str = "getUpdates", *, after_processing: bool = False) -> None:
         """Close the socket of the next call of ``method`` without answering (the client sees a
-        disconnect; for getUpdates nothing is lost: updates stay queued until confirmed)."""
-        self.faults.drop_next_connection(method)
+        disconnect; for getUpdates nothing is lost: updates stay queued until confirmed).
+
+        ``after_processing=True`` lets the call take effect first (the message IS sent, the reply is lost),
+        the case where a retrying bot would send a duplicate.
+        """
+        self.faults.drop_next_connection(method, after_processing=after_processing)
+
+    def set_latency(self, seconds: float, method: str = "*") -> None:
+        """Answer ``method`` (or every method) ``seconds`` late, like a slow rural connection; 0 clears."""
+        self.faults.set_latency(seconds, method)
 
     def redeliver(self, update_id: int) -> None:
         """Deliver an update again with the same ``update_id``, even if the bot already confirmed it.
@@ -313,7 +321,11 @@ class Emulator:
             params = parse_params(request)
         except BadRequestBody as exc:
             return self._log_and_answer(method, {}, ApiError(400, f"Bad Request: {exc}"))
-        if self.faults.take_drop(method):
+        delay = self.faults.latency(method)
+        if delay:
+            await asyncio.sleep(delay)
+        drop = self.faults.take_drop(method)
+        if drop is False:
             self._log(method, params, 0, "connection dropped by fault injection")
             return Response(drop=True)
         failure = self.faults.take_failure(method)
@@ -321,14 +333,20 @@ class Emulator:
             return self._log_and_answer(method, params, ApiError(failure.status, failure.description,
                                                                  failure.retry_after))
         if method.lower() == "getupdates":
-            return await self._get_updates(method, params, request)
-        with self.state.lock:
-            try:
-                result = self.api.call(method, params)
-            except ApiError as exc:
-                return self._log_and_answer(method, params, exc)
-            self._log(method, params, 200, None)
-            return Response.json(200, {"ok": True, "result": result})
+            response = await self._get_updates(method, params, request)
+        else:
+            with self.state.lock:
+                try:
+                    result = self.api.call(method, params)
+                except ApiError as exc:
+                    response = self._log_and_answer(method, params, exc)
+                else:
+                    self._log(method, params, 200, None)
+                    response = Response.json(200, {"ok": True, "result": result})
+        if drop is True:  # processed, but the answer is lost on the way back
+            self._log(method, params, 0, "answer dropped by fault injection (call took effect)")
+            return Response(drop=True)
+        return response
 
     def _bad_token(self, token: str) -> Response:
         # Telegram: a well-formed but unknown token -> 401 Unauthorized; a malformed one -> 404 Not Found.

@@ -35,7 +35,8 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: list[PlannedFailure] = []
-        self._drops: list[str] = []
+        self._drops: list[tuple[str, bool]] = []
+        self._latency: dict[str, float] = {}
 
     def fail_next(self, method: str, *, status: int, description: str, retry_after: int | None = None,
                   times: int = 1) -> None:
@@ -48,20 +49,36 @@ class FaultPlan:
         with self._lock:
             self._failures.append(PlannedFailure(method.lower(), status, description, retry_after, times))
 
-    def drop_next_connection(self, method: str = "getUpdates") -> None:
-        """Close the socket of the next ``method`` call without answering."""
+    def drop_next_connection(self, method: str = "getUpdates", *, after_processing: bool = False) -> None:
+        """Close the socket of the next ``method`` call without answering; with ``after_processing`` the
+        call takes effect first (e.g. the message is sent) and only the answer is lost."""
         with self._lock:
-            self._drops.append(method.lower())
+            self._drops.append((method.lower(), after_processing))
 
-    def take_drop(self, method: str) -> bool:
-        """True (and consumed) when the call of ``method`` must be dropped."""
+    def take_drop(self, method: str) -> bool | None:
+        """None when this call of ``method`` is not dropped; else (consumed) its ``after_processing`` flag."""
         m = method.lower()
         with self._lock:
-            for i, planned in enumerate(self._drops):
+            for i, (planned, after) in enumerate(self._drops):
                 if planned in (m, "*"):
                     del self._drops[i]
-                    return True
-        return False
+                    return after
+        return None
+
+    def set_latency(self, seconds: float, method: str = "*") -> None:
+        """Delay every answer to ``method`` (or all, ``"*"``) by ``seconds``; 0 removes the delay."""
+        if seconds < 0:
+            raise ValueError("latency must be >= 0 seconds")
+        with self._lock:
+            if seconds:
+                self._latency[method.lower()] = seconds
+            else:
+                self._latency.pop(method.lower(), None)
+
+    def latency(self, method: str) -> float:
+        """Seconds to wait before answering ``method`` (the method's own setting wins over ``"*"``)."""
+        with self._lock:
+            return self._latency.get(method.lower(), self._latency.get("*", 0.0))
 
     def take_failure(self, method: str) -> PlannedFailure | None:
         """The planned failure for this call of ``method`` (consumes one of its ``times``), or None."""
