@@ -148,13 +148,14 @@ _S, _N, _B, _T, _A = "S", "N", "B", "T", "A"
 class _C:
     """A compiled sub-expression: closure, static kind, and its value when constant."""
 
-    __slots__ = ("fn", "kind", "const", "value")
+    __slots__ = ("fn", "kind", "const", "value", "ref")
 
-    def __init__(self, fn: Fn, kind: str, const: bool = False, value: Value = "") -> None:
+    def __init__(self, fn: Fn, kind: str, const: bool = False, value: Value = "", ref: str | None = None) -> None:
         self.fn = fn
         self.kind = kind
         self.const = const
         self.value = value
+        self.ref = ref  # the name when this is a plain ${name} (lets coercions call resolve directly)
 
 
 def _constant(value: Value) -> _C:
@@ -172,6 +173,15 @@ def _as_str(x: _C) -> Callable[[Context], str]:
     if k == _S:
         return f  # type: ignore[return-value]
     if k == _T:
+        name = x.ref
+        if name == ".":
+            return lambda c: c.current()
+        if name is not None:
+            def ref_str(c: Context) -> str:
+                t = c.resolve(name)
+                return t[0] if t else ""
+            return ref_str
+
         def t_str(c: Context) -> str:
             t = f(c)
             return t[0] if t else ""  # type: ignore[index,return-value]
@@ -192,6 +202,15 @@ def _as_num(x: _C) -> Callable[[Context], float]:
     if k == _N:
         return f  # type: ignore[return-value]
     if k == _T:
+        name = x.ref
+        if name == ".":
+            return lambda c: string_to_number(c.current())
+        if name is not None:
+            def ref_num(c: Context) -> float:
+                t = c.resolve(name)
+                return string_to_number(t[0]) if t else NAN
+            return ref_num
+
         def t_num(c: Context) -> float:
             t = f(c)
             return string_to_number(t[0]) if t else NAN  # type: ignore[index]
@@ -277,9 +296,9 @@ def _compile_compare(op: str, left: _C, right: _C) -> _C:
         return _constant(compare(op, left.value, right.value))
     # node-set against a constant number or string: the usual `${age} > 17`, `${q} = 'yes'`.
     if right.const and left.kind == _T and right.kind in (_N, _S):
-        return _compare_nodes_const(op, left.fn, right.value)
+        return _compare_nodes_const(op, left, right.value)
     if left.const and right.kind == _T and left.kind in (_N, _S):
-        return _compare_nodes_const(_MIRROR[op], right.fn, left.value)
+        return _compare_nodes_const(_MIRROR[op], right, left.value)
     lk, rk = left.kind, right.kind
     if op in ("=", "!=") and ((lk == _T and rk == _S) or (lk == _S and rk == _T)):
         return _compare_nodes_str(op == "!=", left.fn if lk == _T else right.fn,
@@ -315,25 +334,47 @@ def _compare_nodes_str(negate: bool, nodes: Fn, text: Fn) -> _C:
     return _C(eq, _B)
 
 
-def _compare_nodes_const(op: str, nodes: Fn, k: Value) -> _C:
+def _compare_nodes_const(op: str, x: _C, k: Value) -> _C:
+    """``node-set op constant`` (the usual ``${q} = 'yes'``, ``${age} > 17``): existential, with the
+    tuple operations done in C and ``resolve`` called directly for a plain ``${name}``."""
+    name = x.ref
+    nodes = x.fn
+    if name == ".":  # the current node: exactly one value
+        if op in ("=", "!=") and k.__class__ is str:
+            if op == "=":
+                return _C(lambda c: c.current() == k, _B)
+            return _C(lambda c: c.current() != k, _B)
+        n_ = to_number(k)
+        rel_ = {"=": operator.eq, "!=": operator.ne, **_REL}[op]
+        return _C(lambda c: rel_(string_to_number(c.current()), n_), _B)
     if op in ("=", "!=") and k.__class__ is str:
         s = k
         if op == "=":
-            def eq_s(c: Context) -> bool:
-                for v in nodes(c):  # type: ignore[union-attr]
-                    if v == s:
-                        return True
-                return False
-            return _C(eq_s, _B)
+            if name is not None:
+                return _C(lambda c: s in c.resolve(name), _B)
+            return _C(lambda c: s in nodes(c), _B)  # type: ignore[operator]
+        if name is not None:
+            def ne_ref(c: Context) -> bool:
+                t = c.resolve(name)
+                return t.count(s) != len(t)
+            return _C(ne_ref, _B)
 
         def ne_s(c: Context) -> bool:
-            for v in nodes(c):  # type: ignore[union-attr]
-                if v != s:
-                    return True
-            return False
+            t = nodes(c)
+            return t.count(s) != len(t)  # type: ignore[union-attr,arg-type]
         return _C(ne_s, _B)
     n = to_number(k)
     rel = {"=": operator.eq, "!=": operator.ne, **_REL}[op]
+    if name is not None:
+        def cmp_ref(c: Context) -> bool:
+            t = c.resolve(name)
+            if len(t) == 1:
+                return rel(string_to_number(t[0]), n)
+            for v in t:
+                if rel(string_to_number(v), n):
+                    return True
+            return False
+        return _C(cmp_ref, _B)
 
     def cmp_n(c: Context) -> bool:
         for v in nodes(c):  # type: ignore[union-attr]
@@ -395,9 +436,9 @@ class _Compiler:
         if cls is Ref:
             name = node.name  # type: ignore[union-attr]
             self.references.add(name)
-            return _C(lambda c: c.resolve(name), _T)
+            return _C(lambda c: c.resolve(name), _T, ref=name)
         if cls is Current:
-            return _C(lambda c: (c.current(),), _T)
+            return _C(lambda c: (c.current(),), _T, ref=".")
         if cls is Parent:
             raise self.error("'..' is only supported as position(..)", node.pos)
         if cls is Column:
@@ -630,6 +671,25 @@ class _Compiler:
             return held if held != "" else f(c)
 
         return _C(once, _S)
+
+    def fn_selected(self, node: Call, args: tuple[Node, ...]) -> _C:
+        values, choice = (self.compile(a) for a in args)
+        impl = FUNCTIONS["selected"].impl
+        assert impl is not None
+        vs, cs = _as_str(values), _as_str(choice)
+        if values.const and choice.const:
+            return _constant(impl(vs(None), cs(None)))  # type: ignore[arg-type]
+        if not choice.const:
+            return _C(lambda c: impl(vs(c), cs(c)), _B)
+        name = to_string(choice.value).strip()
+
+        def selected_const(c: Context) -> bool:
+            v = vs(c)
+            if name not in v:  # fast rejection; the rule itself is xpath_functions._selected
+                return False
+            return v == name or name in v.split() or v.strip() == name
+
+        return _C(selected_const if name else (lambda c: False), _B)
 
     def fn_current(self, node: Call, args: tuple[Node, ...]) -> _C:
         return _C(lambda c: (c.current(),), _T)

@@ -231,6 +231,12 @@ def test_current_node() -> None:
     assert parse("string-length() = 3").evaluate(DictContext(current="abc")) is True
     assert parse("regex(., '^08[0-9]{8,11}$')").evaluate(DictContext(current="081234567890")) is True
     assert parse("current() = 'x'").evaluate(DictContext(current="x")) is True
+    for source, value, expected in [
+        (". = 'x'", "x", True), (". != 'x'", "x", False), ("'x' != .", "y", True), (". = 5", "5.0", True),
+        ("5 < .", "6", True), (". != 5", "", True), ("concat(., '!')", "hi", "hi!"), (". + 1", "1", 2.0),
+        ("selected(., 'b')", "a b", True), ("selected(., ${c})", "a b", True),
+    ]:
+        assert parse(source).evaluate(DictContext({"c": "a"}, current=value)) == expected, source
 
 
 # --------------------------------------------------------------------------------------- functions
