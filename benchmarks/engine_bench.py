@@ -10,10 +10,14 @@ answers (`questionnaires.engine_sample.run`), then replays the accepted inputs t
 
 * ``warm``: each step gets the Progress returned by the previous step (the engine reuses its cached
   evaluation and updates only what the answer touches) — an interview in one process;
-* ``cold``: each Progress is first sent through ``to_dict``/``from_dict`` (as the bot does when it
-  loads progress from the database), so every step starts with a full evaluation of the form.
+* ``reload``: each Progress is first sent through ``to_dict``/``from_dict`` (as the bot does when it
+  loads progress from the database); the engine finds its evaluation again by content;
+* ``uncached``: as ``reload`` with the engine's state cache emptied before every step, so each step
+  starts with a full evaluation of the form (a freshly restarted bot).
 
-Figures are printed (one core, this machine); nothing is asserted. Target: >= 20,000 steps/s warm.
+Rates use CPU time of this process (``time.process_time``), so other jobs on a shared machine disturb
+them less than wall time would. Figures are printed (one core, this machine); nothing is asserted.
+Target: >= 20,000 steps/s warm.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from questionnaires import engine, engine_sample  # noqa: E402
+from questionnaires.engine_plan import plan_for  # noqa: E402
 from questionnaires.errors import FormError  # noqa: E402
 from questionnaires.interview import Progress  # noqa: E402
 from questionnaires.model import Form  # noqa: E402
@@ -53,7 +58,7 @@ def load_timed(path: Path, repeat: int = 3) -> tuple[Form | None, float]:
     return form, statistics.median(times)
 
 
-def replay_rate(form: Form, seconds: float, cold: bool, seed: int) -> tuple[float, int, int]:
+def replay_rate(form: Form, seconds: float, mode: str, seed: int) -> tuple[float, int, int]:
     """(steps per second, steps per interview, questions answered) replaying a generated interview."""
     run = engine_sample.run(form, now=NOW, seed=seed)
     inputs = run.accepted
@@ -62,14 +67,19 @@ def replay_rate(form: Form, seconds: float, cold: bool, seed: int) -> tuple[floa
     elapsed = 0.0
     while elapsed < seconds:
         progress = first.progress
-        t = time.perf_counter()
-        if cold:
+        t = time.process_time()
+        if mode == "reload":
             for inp in inputs:
+                progress = engine.step(form, Progress.from_dict(progress.to_dict()), inp, now=NOW).progress
+        elif mode == "uncached":
+            cache = plan_for(form).states
+            for inp in inputs:
+                cache.clear()
                 progress = engine.step(form, Progress.from_dict(progress.to_dict()), inp, now=NOW).progress
         else:
             for inp in inputs:
                 progress = engine.step(form, progress, inp, now=NOW).progress
-        elapsed += time.perf_counter() - t
+        elapsed += time.process_time() - t
         steps += len(inputs)
     return steps / elapsed, len(inputs), len(run.progress.answers)
 
@@ -96,18 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         if loaded:
             forms.append(max(loaded, key=lambda p: len(loaded[p].questions())))
     print("\nsteps through engine.step() (one core):")
-    print(f"  {'form':40s} {'questions':>9s} {'steps/run':>9s} {'warm steps/s':>13s} {'cold steps/s':>13s}")
+    print(f"  {'form':36s} {'questions':>9s} {'steps/run':>9s} {'warm/s':>9s} {'reload/s':>9s} {'uncached/s':>10s}")
     for path in forms:
         form = loaded.get(path)
         if form is None:
             form, secs = load_timed(path)
             if form is None:
-                print(f"  {path.name:40s} refused by the loader")
+                print(f"  {path.name:36s} refused by the loader")
                 continue
             print(f"  (load {path.name}: {secs * 1000:.1f} ms)")
-        warm, n, answered = replay_rate(form, args.seconds, cold=False, seed=args.seed)
-        cold, _, _ = replay_rate(form, args.seconds, cold=True, seed=args.seed)
-        print(f"  {path.name:40s} {len(form.questions()):9d} {n:9d} {warm:13,.0f} {cold:13,.0f}"
+        warm, n, answered = replay_rate(form, args.seconds, "warm", args.seed)
+        reload, _, _ = replay_rate(form, args.seconds, "reload", args.seed)
+        uncached, _, _ = replay_rate(form, args.seconds, "uncached", args.seed)
+        print(f"  {path.name:36s} {len(form.questions()):9d} {n:9d} {warm:9,.0f} {reload:9,.0f} {uncached:10,.0f}"
               f"   ({answered} answers kept)")
     return 0
 

@@ -90,7 +90,7 @@ _NO = frozenset({"n", "no", "tidak", "tdk", "t", "-", "0", "selesai", "end", "do
 # ------------------------------------------------------------------------------------------ helpers
 def _state(plan: Plan, progress: Progress, now: datetime | None, instance_id: str | None) -> State:
     return state_for(plan, progress.answers, progress.stash, progress.repeat_counts, progress.language,
-                     now, instance_id)
+                     now, instance_id, progress.position)
 
 
 def _apply(plan: Plan, state: State, key: str, name: str, value: str | None, now: datetime,
@@ -333,12 +333,13 @@ def _freeze(progress: Progress, state: State, *, position: str | None = None, co
     answers = MappingProxyType(state.answers)
     stash = MappingProxyType(state.stash)
     counts = MappingProxyType(state.counts)
-    remember(state, answers, stash, counts)
+    position = progress.position if keep_position else position
+    remember(state, answers, stash, counts, position)
     return Progress(
         language=progress.language,
         answers=answers,
         stash=stash,
-        position=progress.position if keep_position else position,
+        position=position,
         history=progress.history if history is None else history,
         repeat_counts=counts,
         reviewing=progress.reviewing if reviewing is None else reviewing,

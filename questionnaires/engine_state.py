@@ -575,31 +575,48 @@ _CACHE_SIZE = 512
 
 
 def remember(state: State, answers: Mapping[str, str], stash: Mapping[str, str],
-             counts: Mapping[str, int]) -> None:
+             counts: Mapping[str, int], position: str | None = None) -> None:
     """Remember ``state`` as the evaluation of the published mappings ``answers``/``stash``/``counts``
-    (the read-only views put in a `Progress`), so the next step on that progress starts from it."""
+    (the read-only views put in a `Progress` whose position is ``position``), so the next step on that
+    progress starts from it: by identity, or by content after a storage round trip."""
     plan = state.plan
+    entry = (answers, stash, counts, state)
     with plan.states_lock:
-        plan.states[id(answers)] = (answers, stash, counts, state)
-        plan.states.move_to_end(id(answers))
-        while len(plan.states) > _CACHE_SIZE:
-            plan.states.popitem(last=False)
+        cache = plan.states
+        cache[id(answers)] = entry
+        cache.move_to_end(id(answers))
+        ckey = (position, len(answers), len(stash), len(counts))
+        same = cache.get(ckey)
+        cache[ckey] = (entry,) if same is None else ((entry,) + same)[:4]
+        cache.move_to_end(ckey)
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
 
 
 def state_for(plan: Plan, answers: Mapping[str, str], stash: Mapping[str, str], counts: Mapping[str, int],
-              language: str, now: datetime | None, instance_id: str | None) -> State:
-    """The evaluation of a progress's mappings: from the cache when these very objects were published
-    by an earlier step (identity check; the cache keeps them alive), else a full `evaluate`."""
+              language: str, now: datetime | None, instance_id: str | None,
+              position: str | None = None) -> State:
+    """The evaluation of a progress's mappings: reused from the cache when these very objects were
+    published by an earlier step (identity), or equal ones at the same ``position`` (a progress loaded
+    back from storage); else a full `evaluate`. Reuse is exact: the cached state was computed from
+    equal answers, with the same language and instance ID (a new ``now`` re-runs what uses it)."""
+    prev: State | None = None
     with plan.states_lock:
-        entry = plan.states.get(id(answers))
-        if entry is not None:
-            plan.states.move_to_end(id(answers))
-    if entry is not None and entry[0] is answers and entry[1] is stash and entry[2] is counts:
-        prev: State = entry[3]
-        if prev.language == language and prev.instance_id == instance_id:
-            if now == prev.now or not plan.now_nodes:
-                return prev
-            updated = update(prev, dict(prev.answers), dict(prev.stash), set(), frozenset(), now)
-            if updated is not None:
-                return updated
+        cache = plan.states
+        entry = cache.get(id(answers))
+        if entry is not None and entry[0] is answers and entry[1] is stash and entry[2] is counts:
+            cache.move_to_end(id(answers))
+            prev = entry[3]
+        else:
+            for cand in cache.get((position, len(answers), len(stash), len(counts)), ()):
+                st = cand[3]
+                if st.answers == answers and st.stash == stash and st.counts == counts:
+                    prev = st
+                    break
+    if prev is not None and prev.language == language and prev.instance_id == instance_id:
+        if now == prev.now or not plan.now_nodes:
+            return prev
+        updated = update(prev, dict(prev.answers), dict(prev.stash), set(), frozenset(), now)
+        if updated is not None:
+            return updated
     return evaluate(plan, answers, stash, counts, language, now, instance_id)
