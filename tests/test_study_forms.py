@@ -321,6 +321,15 @@ def test_none_hides_the_platform_questions_in_english() -> None:
     assert step.progress.answers["exposure/n_platforms"] == "0"
 
 
+def test_non_voters_are_not_asked_which_platform_influenced_their_vote() -> None:
+    form = load_xlsform(VOTER)
+    step = _drive(form, ["yes", "40", "male", "tebo", "Rimbo Bujang", "no", "facebook", "weekly", "programmes", "1"])
+    assert isinstance(step, Asked) and step.prompt.key == "influence/own_words"
+    step = _drive(form, ["yes", "40", "male", "tebo", "Rimbo Bujang", "prefer_not", "facebook", "weekly",
+                         "programmes", "1"])
+    assert isinstance(step, Asked) and step.prompt.key == "influence/most_influential"
+
+
 def test_age_below_voting_age_is_refused_in_both_languages() -> None:
     form = load_xlsform(VOTER)
     for lang, word in (("id", "pemilih"), ("en", "voting age")):
@@ -353,7 +362,8 @@ def _try(form: Path, answers: str, capsys: pytest.CaptureFixture[str], *extra: s
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     out = json.loads(captured.out)
-    assert out["form_id"] == form.stem and out["version"] == "2026112901"
+    (settings,) = _sheet(form, "settings")
+    assert out["form_id"] == form.stem and out["version"] == settings["version"]
     assert out["instance_id"].startswith("uuid:")
     return out["answers"]
 
@@ -410,6 +420,9 @@ def test_try_campaign_full(at_root: None, capsys: pytest.CaptureFixture[str]) ->
     assert [d[p + "platform_label"] for d in detail] == ["Instagram", "TikTok", "Telegram"]
     assert [d[p + "posting_frequency"] for d in detail] == ["daily", "several_daily", "weekly"]
     assert detail[0][p + "account_manager"] == "campaign_team volunteers"
+    assert detail[2][p + "account_manager"] == "volunteers other"
+    assert detail[2][p + "account_manager_other"] == "Pengurus ranting partai di tingkat kecamatan"
+    assert p + "account_manager_other" not in detail[0]
     voice = _sha_ref(ROOT / "tests/fixtures/voice.ogg", "ogg")
     assert [d.get(p + "platform_voice") for d in detail] == [None, voice, None]
     assert a["strategy/vote_effects_voice"] == voice

@@ -39,7 +39,7 @@ EN = "English (en)"
 LANGS: tuple[str, ...] = (ID, EN)
 
 #: Form version: yyyymmddnn (bump the last two digits for a second edit on the same day).
-VERSION = "2026112901"
+VERSION = "2026112902"
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS_DIR = ROOT / "questionnaires" / "forms"
@@ -159,6 +159,7 @@ def voter_survey() -> tuple[list[Row], list[Choice], dict[str, str]]:
     """Rows, choices and settings of ``jambi_voter_survey``."""
     consented = "${consent} = 'yes'"
     saw_any = "${n_platforms} > 0"
+    saw_and_voted = "${n_platforms} > 0 and ${voted} != 'no'"  # "prefer not to say" is still asked
     rows: list[Row] = [
         Row("start", "start"),
         Row("end", "end"),
@@ -199,7 +200,7 @@ def voter_survey() -> tuple[list[Row], list[Choice], dict[str, str]]:
         Row(
             "integer", "age",
             ("Berapa usia Anda saat ini?", "How old are you?"),
-            ("Tulis dalam tahun, misalnya 34.", "In years, for example 34."),
+            ("Tulis usia dalam tahun, misalnya 34.", "In whole years, for example 34."),
             required="yes", required_message=REQ_MSG,
             constraint=". >= 17 and . <= 120",
             constraint_message=(
@@ -327,7 +328,7 @@ def voter_survey() -> tuple[list[Row], list[Choice], dict[str, str]]:
                 "Hanya platform yang Anda pilih sebelumnya yang ditampilkan.",
                 "Only the platforms you chose earlier are shown.",
             ),
-            required="yes", required_message=REQ_CHOICE, relevant=saw_any,
+            required="yes", required_message=REQ_CHOICE, relevant=saw_and_voted,
             choice_filter="selected(${platforms_seen}, name) or name = 'not_influenced'",
         ),
         Row(
@@ -342,7 +343,7 @@ def voter_survey() -> tuple[list[Row], list[Choice], dict[str, str]]:
                 "The legislative election uses several ballots (DPR, DPD, provincial and regency DPRD); "
                 "choose \"Partly\" if only some of your choices changed.",
             ),
-            required="yes", required_message=REQ_CHOICE, relevant=saw_any,
+            required="yes", required_message=REQ_CHOICE, relevant=saw_and_voted,
         ),
         Row(
             "text", "own_words",
@@ -608,6 +609,8 @@ def campaign_interview() -> tuple[list[Row], list[Choice], dict[str, str]]:
             ("Boleh pilih lebih dari satu.", "You may choose more than one."),
             required="yes", required_message=REQ_MULTI,
         ),
+        Row("text", "account_manager_other", SPECIFY, required="yes", required_message=REQ_MSG,
+            relevant="selected(${account_manager}, 'other')"),
         Row(
             "select_multiple content", "content_posted",
             (
@@ -809,6 +812,7 @@ def campaign_interview() -> tuple[list[Row], list[Choice], dict[str, str]]:
         Choice("account_manager", "party_media", ("Tim media partai", "The party's media team")),
         Choice("account_manager", "consultant", ("Konsultan atau agensi berbayar", "A paid consultant or agency")),
         Choice("account_manager", "volunteers", ("Relawan atau simpatisan", "Volunteers or supporters")),
+        Choice("account_manager", "other", ("Lainnya", "Other")),
         *content_kinds(),
         Choice("posting", "several_daily", ("Beberapa kali sehari", "Several times a day")),
         Choice("posting", "daily", ("Sekali sehari", "Once a day")),
