@@ -191,3 +191,35 @@ async def test_allowed_updates_filter_and_drop_pending_updates(emu: Emulator) ->
     assert kinds == ["message", "message"]
     assert emu.state.archive[first]["message"]["text"] == "satu"
     assert emu.pending_updates() == 0
+
+
+async def test_caption_edit_get_chat_and_menu_button(emu: Emulator) -> None:
+    import io
+
+    from PIL import Image
+    from telegram import MenuButtonCommands
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buf, "JPEG")
+    adi = emu.user(1407, "Adi", username="adi_jambi")
+    app = build_app(emu)
+    async with app:
+        bot = app.bot
+        photo = await bot.send_photo(1407, buf.getvalue(), caption="Foto 1")
+        with pytest.raises(BadRequest, match="(?i)not modified"):
+            await bot.edit_message_caption(chat_id=1407, message_id=photo.message_id, caption="Foto 1")
+        with pytest.raises(BadRequest, match="(?i)no text in the message"):
+            await bot.edit_message_text("x", chat_id=1407, message_id=photo.message_id)
+        edited = await bot.edit_message_caption(chat_id=1407, message_id=photo.message_id, caption="Foto 1 ✔")
+        assert edited.caption == "Foto 1 ✔" and edited.photo[-1].width == 64
+        with pytest.raises(BadRequest, match="(?i)caption is too long"):
+            await bot.send_photo(1407, buf.getvalue(), caption="x" * 1025)
+        with pytest.raises(BadRequest, match="(?i)image_process_failed"):
+            await bot.send_photo(1407, b"not a jpeg at all", caption="rusak")
+        chat = await bot.get_chat(1407)
+        assert (chat.id, chat.type, chat.username) == (1407, "private", "adi_jambi")
+        await bot.set_chat_menu_button(chat_id=1407, menu_button=MenuButtonCommands())
+        assert isinstance(await bot.get_chat_menu_button(chat_id=1407), MenuButtonCommands)
+        assert await bot.log_out() is True
+    assert adi.messages[0].caption == "Foto 1 ✔" and adi.messages[0].history == ["Foto 1"]
+    assert len(adi.messages) == 1

@@ -463,7 +463,8 @@ class BotApi:
         chat = self._chat(p, sending=False)
         out = chat.chat_wire()
         out.update({"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": {
-            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False}})
+            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False,
+            "gifts_from_channels": False}})
         return out
 
     # -- files -------------------------------------------------------------------------------------
