@@ -14,6 +14,7 @@ applied twice (FC-21).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,7 +95,9 @@ class Services:
     media: MediaStore
     clock: Callable[[], datetime] = utc_now
     bot_username: str = ""
+    person_ttl_s: float = 30.0
     _closed: bool = field(default=False, repr=False)
+    _people: dict[int, tuple[float, Person]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------ life cycle
     @classmethod
@@ -149,8 +152,28 @@ class Services:
     # --------------------------------------------------------------------------------- people
     def person_for(self, telegram_id: int, display_name: str, telegram_language: str | None) -> Person:
         """Create or refresh the Person for a Telegram user (new people get their client's language)."""
-        return self.repo.upsert_person(telegram_id, display_name=display_name,
-                                       language=ui_language(telegram_language), now=self.now())
+        person = self.repo.upsert_person(telegram_id, display_name=display_name,
+                                         language=ui_language(telegram_language), now=self.now())
+        self._people[telegram_id] = (time.monotonic(), person)
+        return person
+
+    def known_person(self, telegram_id: int) -> Person | None:
+        """The Person for a Telegram user id, from a short-lived cache (``person_ttl_s`` seconds) or the
+        database. Changes made through the bot call `forget_person`; changes made by another process
+        (``suara admin``) are seen within the TTL. None for someone never seen."""
+        hit = self._people.get(telegram_id)
+        if hit is not None and time.monotonic() - hit[0] < self.person_ttl_s:
+            return hit[1]
+        person = self.repo.person_by_telegram_id(telegram_id)
+        if person is not None:
+            self._people[telegram_id] = (time.monotonic(), person)
+        else:
+            self._people.pop(telegram_id, None)
+        return person
+
+    def forget_person(self, telegram_id: int) -> None:
+        """Drop a cached Person after changing it (role, language, active, deletion)."""
+        self._people.pop(telegram_id, None)
 
     def staff_people(self) -> list[Person]:
         """Active enumerators and researchers (for the per-chat commands menu)."""
@@ -195,18 +218,25 @@ class Services:
         return sub, form, engine.current_prompt(form, progress, now=self.local_now())
 
     def apply(self, submission_id: int, inp: Input | InputMaker, *, update_id: int | None,
-              person_id: int | None, tag: str | None = None) -> Outcome:
+              person_id: int | None, tag: str | None = None, loaded: Submission | None = None) -> Outcome:
         """Apply one input to an open interview (see module doc). ``tag`` (from a keyboard) must match
         the stored position's `key_tag`, else the outcome is ``stale`` and nothing changes. ``inp`` may be
         an `InputMaker` called with the prompt being asked (typed text at a geopoint, a choice index).
+        ``loaded`` is the submission row if the caller just read it (saves a query; if it is out of date
+        the repository's ``before`` check catches it and the step is recomputed).
 
-        Retries once when another update moved the interview on in between (StaleProgress)."""
+        Duplicate updates: ``apply_step`` refuses an update_id already processed in the same transaction;
+        a re-delivered input that the engine would now reject is recognised too (no second error message).
+        Retries when another update moved the interview on in between (StaleProgress)."""
         for attempt in range(3):
-            sub, form, progress = self.load(submission_id)
+            if loaded is not None and attempt == 0 and loaded.id == submission_id:
+                sub = loaded
+                form = self.repo.load_form(sub.form_version_id)
+                progress = Progress.from_dict(sub.progress)
+            else:
+                sub, form, progress = self.load(submission_id)
             if sub.status not in OPEN_STATUSES:
                 return Outcome("closed", sub, form)
-            if update_id is not None and self.repo.was_processed(update_id):
-                return Outcome("duplicate", sub, form)
             if tag is not None and tag != key_tag(progress.position):
                 return Outcome("stale", sub, form)
             before = engine.current_prompt(form, progress, now=self.local_now())
@@ -222,6 +252,8 @@ class Services:
                 the_input = inp
             step = engine.step(form, progress, the_input, now=self.local_now())
             if isinstance(step, Rejected):
+                if update_id is not None and self.repo.was_processed(update_id):
+                    return Outcome("duplicate", sub, form)
                 return Outcome("rejected", sub, form, step, answered)
             events: list[EventIn] = []
             if isinstance(the_input, Back):
@@ -295,6 +327,7 @@ class Services:
         """Set the person's UI language and switch their open interview's form language to match."""
         assert person.id is not None
         self.repo.set_person_language(person.id, ui_lang)
+        self.forget_person(person.telegram_id)
         sub = self.repo.open_submission_for(person.id)
         if sub is None:
             return

@@ -28,6 +28,7 @@ async def on_error(update: object, context: Context) -> None:
             person = await call(svc.repo.person_by_telegram_id, user_id)
             if person is not None and person.id is not None:
                 await call(svc.repo.set_person_active, person.id, False)
+                svc.forget_person(user_id)
         return
     log.error("update %s in chat %s failed: %s: %s", upd.update_id if upd is not None else None, chat_id,
               type(err).__name__, err, exc_info=err)
@@ -58,3 +59,4 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
     active = change.new_chat_member.status not in ("kicked", "left")
     if person.active != active:
         await call(svc.repo.set_person_active, person.id, active)
+        svc.forget_person(change.from_user.id)

@@ -144,7 +144,8 @@ async def _apply_command(update: Update, context: Context, inp: Input) -> None:
         await _no_interview(context, chat_id, person)
         return
     assert sub.id is not None
-    outcome = await call(services(context).apply, sub.id, inp, update_id=update.update_id, person_id=person.id)
+    outcome = await call(services(context).apply, sub.id, inp, update_id=update.update_id, person_id=person.id,
+                         loaded=sub)
     mark = "↩" if isinstance(inp, Back) else None
     await show_outcome(context, chat_id, outcome, person.language, mark=mark)
 
@@ -196,7 +197,8 @@ async def on_text(update: Update, context: Context) -> None:
             return prompt.question.type  # wrong kind: a media question got text (FC-24)
         return text_input(text, prompt)
 
-    outcome = await call(services(context).apply, sub.id, make, update_id=update.update_id, person_id=person.id)
+    outcome = await call(services(context).apply, sub.id, make, update_id=update.update_id, person_id=person.id,
+                         loaded=sub)
     if outcome.status == "wrong_kind":
         await send_wrong_kind(context, chat_id, outcome.answered, outcome.detail, "text", person.language)
         return
@@ -223,7 +225,7 @@ async def on_location(update: Update, context: Context) -> None:
             return loc
         return "not_geopoint"
 
-    outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id)
+    outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id, loaded=sub)
     if outcome.status != "wrong_kind":
         await show_outcome(context, chat_id, outcome, lang)
         return

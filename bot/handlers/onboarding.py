@@ -69,6 +69,7 @@ async def cmd_start(update: Update, context: Context) -> None:
             if not (invite.role == "enumerator" and person.role == "researcher"):
                 assert person.id is not None
                 await call(svc.repo.set_person_role, person.id, invite.role)
+                svc.forget_person(person.telegram_id)
             person = await call(svc.repo.person, person.id)  # type: ignore[arg-type]
             await set_staff_commands(context.application, chat_id, person.language)
             await send_text(context, chat_id, t(person.language, f"welcome_{person.role}"))

@@ -32,5 +32,6 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     svc = services(context)
     assert person.id is not None
     report = await call(svc.repo.delete_person_data, person.id, now=svc.now())
+    svc.forget_person(person.telegram_id)
     await edit_text(context, chat_id, query.message.message_id, t(lang, "deleted", n=report.submissions))
     return None
