@@ -83,9 +83,16 @@ class TextCells:
         self._anchor = anchor
 
     def cell(self, text: str | None) -> object:
-        """The value to append for ``text`` (``None`` stays ``None``: an empty cell)."""
+        """The value to append for ``text`` (``None`` stays ``None``: an empty cell).
+
+        Fast path: `str.isprintable` (C speed) is False for every character XML forbids (controls,
+        surrogates, U+FFFE/U+FFFF are not printable), so printable text not starting with ``=`` is
+        returned as is; anything else (also harmless newlines) takes the careful path.
+        """
         if text is None:
             return None
+        if text.isprintable() and text[:1] != "=":
+            return text
         if _NEEDS_CARE(text) is None:
             return text
         return self.slow(text)
@@ -147,7 +154,7 @@ def local_naive(moment: datetime | None, zone: tzinfo) -> datetime | None:
     """An aware ``moment`` as naive wall time in ``zone`` (Excel has no zones). Naive input: ValueError."""
     if moment is None:
         return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: records must carry aware datetimes")
     return moment.astimezone(zone).replace(tzinfo=None)
 

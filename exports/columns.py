@@ -412,7 +412,8 @@ def _cols_select_one(q: MergedQuestion, lang: str, ctx: PlanContext) -> Question
 
     def make(env: EmitEnv) -> Emitter:
         cell = env.text.cell
-        shown = {c.name: _choice_label(c, env.lang) for c in choices} if env.lang else None
+        # the cell for every known choice is made once; only unknown values go through the text rules
+        shown = {c.name: cell(_choice_label(c, env.lang) if env.lang else c.name) for c in choices}
         counts = env.tally.counts.setdefault(path, Counter())
         asked = env.tally.asked
 
@@ -426,7 +427,8 @@ def _cols_select_one(q: MergedQuestion, lang: str, ctx: PlanContext) -> Question
                 row.append(None)
                 return
             counts[v] += 1
-            row.append(cell(shown.get(v, v) if shown is not None else v))
+            got = shown.get(v)
+            row.append(got if got is not None else cell(v))
 
         return emit
 

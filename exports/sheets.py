@@ -108,7 +108,7 @@ class SheetStream:
             if v is not None and v.__class__ is Link:
                 c = WriteOnlyCell(ws, v.text)
                 c.hyperlink = v.target
-                c.style = "Hyperlink"
+                c._style = self._styles()[0]
                 row[i] = c
         for i in self._wrap_cols:
             v = row[i] if i < len(row) else None
@@ -119,11 +119,22 @@ class SheetStream:
                     c = WriteOnlyCell(ws, v)
                     if c.data_type == "f":
                         c.data_type = "s"
-                    c.alignment = _WRAP
+                    c._style = self._styles()[1]  # shared, never mutated: no style lookup per cell
                     row[i] = c
         ws.append(row)
         self._rows_here += 1
         self.data_rows += 1
+
+    def _styles(self):
+        """(hyperlink style, wrapped-text style) as openpyxl style arrays, registered once."""
+        got = getattr(self, "_style_cache", None)
+        if got is None:
+            link = WriteOnlyCell(self.ws, "x")
+            link.style = "Hyperlink"
+            wrap = WriteOnlyCell(self.ws, "x")
+            wrap.alignment = _WRAP
+            got = self._style_cache = (link._style, wrap._style)
+        return got
 
     def _close_filter(self, ws) -> None:
         if self._autofilter and self._headers and self._ncols:

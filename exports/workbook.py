@@ -248,6 +248,17 @@ class _Export:
         empty_media: dict = {}
         by_status: Counter[str] = Counter()
         ids = self.result.instance_ids
+        memo: dict[str, object] = {}
+
+        def small(v: str) -> object:
+            """Text cells for fields with few distinct values (version, mode, status…), made once."""
+            got = memo.get(v)
+            if got is None:
+                got = memo[v] = cell(v) if v else None
+                if len(memo) > 10_000:
+                    memo.clear()
+            return got
+
         n = 0
         seen = 0
         total_n = total if total is not None else (len(submissions) if isinstance(submissions, Sequence) else 0)
@@ -274,12 +285,12 @@ class _Export:
             row: list = [
                 cell(iid),
                 local_naive(sub, zone), _utc(sub),
-                cell(rec.form_version), cell(rec.mode), cell(rec.enumerator), cell(rec.respondent),
-                cell(rec.status), cell(rec.language),
+                small(rec.form_version), small(rec.mode), small(rec.enumerator), cell(rec.respondent) or None,
+                small(rec.status), small(rec.language),
                 local_naive(st, zone), _utc(st),
                 local_naive(en, zone), _utc(en),
                 seconds_between(st, en),
-                cell(rec.review_status) if rec.review_status else None,
+                small(rec.review_status),
                 cell(" ".join(rec.flags)) if rec.flags else None,
                 cell(" ".join([k for k, v in answers.items() if v == ""])) or None,
                 n,
@@ -684,7 +695,9 @@ class _Export:
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    return local_naive(moment, UTC)
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: records must carry aware datetimes")
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _value_cell(cell: Callable[[str | None], object], v: str | None) -> object:
