@@ -223,3 +223,30 @@ async def test_caption_edit_get_chat_and_menu_button(emu: Emulator) -> None:
         assert await bot.log_out() is True
     assert adi.messages[0].caption == "Foto 1 ✔" and adi.messages[0].history == ["Foto 1"]
     assert len(adi.messages) == 1
+
+
+def test_chunked_request_body_and_album_updates(emu: Emulator) -> None:
+    import http.client
+    import io
+    import json
+
+    from PIL import Image
+
+    bima = emu.user(1408, "Bima")
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+    conn.request("POST", f"/bot{emu.token}/sendMessage", body=iter([b"chat_id=1408", b"&text=chunked%20ok"]),
+                 headers={"Content-Type": "application/x-www-form-urlencoded"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["result"]["text"] == "chunked ok"
+    conn.close()
+    photos = []
+    for color in ((255, 0, 0), (0, 0, 255)):
+        buf = io.BytesIO()
+        Image.new("RGB", (400, 300), color).save(buf, "JPEG")
+        photos.append(buf.getvalue())
+    ids = bima.send_album(photos, caption="dua foto")
+    first, second = (emu.state.archive[i]["message"] for i in ids)
+    assert first["media_group_id"] == second["media_group_id"]
+    assert first["caption"] == "dua foto" and "caption" not in second
+    assert [p["width"] for p in first["photo"]] == [90, 320, 400]
+    assert bima.texts() == ["chunked ok"]

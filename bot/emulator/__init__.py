@@ -1,13 +1,36 @@
-"""A local Telegram Bot API emulator for tests and ``suara demo`` (real HTTP on 127.0.0.1).
+"""A local Telegram Bot API emulator for tests, benchmarks and ``suara demo`` (real HTTP on 127.0.0.1).
 
->>> with Emulator() as emu:                         # doctest: +SKIP
-...     app = ApplicationBuilder().token(emu.token).base_url(emu.base_url) \\
-...         .base_file_url(emu.base_file_url).build()
-...     ana = emu.user(1001, "Ana")
-...     ana.send_command("start", "FORM1")
-...     emu.wait_for(lambda: "Selamat" in ana.last_text())
+Usage (thread mode; ``async with Emulator() as emu`` serves on the running loop instead)::
 
-Telegram types never leave ``bot/``; this package itself imports nothing from ``telegram``.
+    with Emulator() as emu:
+        app = (ApplicationBuilder().token(emu.token).base_url(emu.base_url)
+               .base_file_url(emu.base_file_url).build())
+        ana = emu.user(1001, "Ana", language_code="id")
+        ana.send_command("start", "F1")            # queues an update, returns its update_id
+        ...                                        # run the app (bot.emulator.harness.polling)
+        await emu.wait_for_async(lambda: "Selamat" in ana.last_text(), 5, "greeting")
+        ana.tap("Ya"); ana.send_voice(ogg_bytes, duration=4); ana.reply_keyboard_tap("📍 Lokasi")
+
+What it speaks (wire format of https://core.telegram.org/bots/api, Telegram's error texts): getMe,
+getUpdates (offset/limit/timeout long poll/allowed_updates, 409 for a second poller), setWebhook /
+deleteWebhook / getWebhookInfo (push delivery), sendMessage, editMessageText / Caption / ReplyMarkup
+("message is not modified", "message to edit not found"), deleteMessage, answerCallbackQuery,
+sendChatAction, sendDocument / Photo / Audio / Voice / Video (multipart; bytes kept for tests), sendLocation,
+getFile + downloads (20 MiB limit: "file is too big"), set/get/deleteMyCommands per scope and language,
+set/getChatMenuButton, getChat, set/getMyDescription, logOut, close. Any other method answers
+400 "... not implemented in the emulator". Limits enforced: text 4096, caption 1024, callback_data 64
+bytes, answerCallbackQuery text 200, HTML parse mode (unknown/unclosed tags, bare ``<``).
+
+Faults: :meth:`Emulator.fail_next` (429 + retry_after, 403, 400...), :meth:`Emulator.drop_next_connection`
+(optionally after the call took effect), :meth:`Emulator.redeliver`, :meth:`Emulator.set_latency`,
+:meth:`ScriptedUser.block` (403 + my_chat_member), :meth:`ScriptedUser.send_big_file_stub`.
+
+Known differences from Telegram: private chats only; MarkdownV2/Markdown texts are not parsed (shown as
+sent); plain-http webhooks to localhost are allowed; uploaded photos keep one size (the bytes sent);
+no flood control unless injected; callback queries never expire.
+
+Telegram types never leave ``bot/``; apart from :mod:`bot.emulator.harness` this package imports nothing
+from ``telegram``.
 """
 
 from bot.emulator.api import ApiError

@@ -172,7 +172,7 @@ def parse_reply_markup(raw: Any, *, inline_only: bool = False) -> dict[str, Any]
     raise bad("can't parse reply keyboard markup JSON object")
 
 
-def _render(text: str, parse_mode: str | None, entities: Any, what: str) -> tuple[str, list[dict[str, Any]]]:
+def _render(text: str, parse_mode: str | None, entities: Any) -> tuple[str, list[dict[str, Any]]]:
     try:
         return render(text, parse_mode, entities if isinstance(entities, list) else None)
     except EntityParseError as exc:
@@ -257,7 +257,7 @@ class BotApi:
         raw = _str(p, "caption")
         if raw is None:
             return
-        caption, ents = _render(raw, _str(p, "parse_mode"), _json(p, "caption_entities"), "caption")
+        caption, ents = _render(raw, _str(p, "parse_mode"), _json(p, "caption_entities"))
         if len(caption) > MAX_CAPTION:
             raise bad("message caption is too long")
         msg.caption, msg.raw_caption, msg.caption_entities = caption, raw, ents
@@ -341,7 +341,7 @@ class BotApi:
         chat = self._chat(p)
         raw = _str(p, "text", required=True, empty="message text is empty")
         assert raw is not None
-        text, ents = _render(raw, _str(p, "parse_mode"), _json(p, "entities"), "text")
+        text, ents = _render(raw, _str(p, "parse_mode"), _json(p, "entities"))
         if not text.strip():
             raise bad("message text is empty")
         if len(text) > MAX_TEXT:
@@ -366,7 +366,7 @@ class BotApi:
         assert raw is not None
         if msg.text is None:
             raise bad("there is no text in the message to edit")
-        text, ents = _render(raw, _str(p, "parse_mode"), _json(p, "entities"), "text")
+        text, ents = _render(raw, _str(p, "parse_mode"), _json(p, "entities"))
         if not text.strip():
             raise bad("message text is empty")
         if len(text) > MAX_TEXT:
@@ -388,7 +388,7 @@ class BotApi:
         before = (msg.caption, msg.caption_entities, msg.reply_markup)
         old_caption = msg.caption
         raw = _str(p, "caption") or ""
-        caption, ents = _render(raw, _str(p, "parse_mode"), _json(p, "caption_entities"), "caption")
+        caption, ents = _render(raw, _str(p, "parse_mode"), _json(p, "caption_entities"))
         if len(caption) > MAX_CAPTION:
             raise bad("message caption is too long")
         markup = parse_reply_markup(_json(p, "reply_markup"), inline_only=True)

@@ -205,6 +205,14 @@ class ScriptedUser:
                 extra["media_group_id"] = media_group_id
             return self._send(self._with_caption(extra, caption))
 
+    def send_album(self, photos: list[bytes], *, caption: str | None = None) -> list[int]:
+        """Send several photos as an album: one update each, sharing a ``media_group_id`` (caption on the
+        first, as Telegram clients do). Returns the update ids."""
+        with self._state.lock:
+            group = f"mg{self.chat_id}{self._state.new_query_id()}"
+        return [self.send_photo(data, caption=caption if i == 0 else None, media_group_id=group)
+                for i, data in enumerate(photos)]
+
     def send_document(self, data: bytes, *, file_name: str, mime_type: str, caption: str | None = None) -> int:
         """Send a file as a document (e.g. a photo sent "as file": an image ``mime_type``)."""
         with self._state.lock:
