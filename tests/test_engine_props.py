@@ -69,8 +69,34 @@ FORM_A = form("""
 | | plat | tt | TikTok |
 """)
 
+# Groups without repeats (incremental group flips), a forward reference (a calculation that reads a
+# later question) and an open-ended repeat with a relevance inside it.
+FORM_B = form("""
+| survey |
+| | type | name | label | relevant | required | constraint | calculation |
+| | calculate | early | | | | | ${b} + 1 |
+| | integer | a | A | | yes | . < 50 | |
+| | begin group | g1 | G1 | ${a} > 10 | | | |
+| | integer | b | B | | | | |
+| | begin group | g2 | G2 | ${early} > 5 | | | |
+| | text | c | C | | yes | | |
+| | calculate | cc | | | | | concat(${c}, '!') |
+| | end group | | | | | | |
+| | end group | | | | | | |
+| | begin repeat | r | R | | | | |
+| | select_one yn | x | X | | | | |
+| | text | y | Y | ${x} = 'yes' | yes | | |
+| | end repeat | | | | | | |
+| | text | z | Z | ${early} > 20 or ${cc} = 'no!' | | | |
+| choices |
+| | list_name | name | label |
+| | yn | yes | Yes |
+| | yn | no | No |
+""")
+
 KEYS = ["consent", "main/age", "main/has_kids", "main/n_kids", "main/kid[1]/kid_age", "main/kid[2]/kid_age",
-        "main/seen", "main/most", "visit[1]/where", "visit[1]/when", "last", "nope"]
+        "main/seen", "main/most", "visit[1]/where", "visit[1]/when", "last", "nope",
+        "a", "g1/b", "g1/g2/c", "r[1]/x", "r[1]/y", "r[2]/x", "z"]
 
 inputs = st.one_of(
     st.sampled_from([Text(v) for v in ("yes", "no", "1", "2", "3", "4", "17", "30", "70", "-1", "abc", "",
@@ -130,31 +156,34 @@ def _play(f, seq, now=NOW):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seq=st.lists(moves, max_size=40))
-def test_random_inputs_keep_the_invariants(seq):
-    steps = _play(FORM_A, seq)
+@given(seq=st.lists(moves, max_size=40), which=st.sampled_from(["A", "B"]))
+def test_random_inputs_keep_the_invariants(seq, which):
+    f = FORM_A if which == "A" else FORM_B
+    steps = _play(f, seq)
     for s in steps[:: max(1, len(steps) // 8)] + [steps[-1]]:
-        _check_invariants(FORM_A, s.progress, isinstance(s, Completed))
+        _check_invariants(f, s.progress, isinstance(s, Completed))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seq=st.lists(moves, max_size=30), cut=st.integers(min_value=0, max_value=30))
-def test_round_trip_mid_interview_continues_identically(seq, cut):
+@given(seq=st.lists(moves, max_size=30), cut=st.integers(min_value=0, max_value=30),
+       which=st.sampled_from(["A", "B"]))
+def test_round_trip_mid_interview_continues_identically(seq, cut, which):
+    f = FORM_A if which == "A" else FORM_B
     cut = min(cut, len(seq))
-    s = engine.start(FORM_A, now=NOW)
+    s = engine.start(f, now=NOW)
     for move in seq[:cut]:
-        s = engine.step(FORM_A, s.progress, _input_for(s, move), now=NOW)
+        s = engine.step(f, s.progress, _input_for(s, move), now=NOW)
     restored = Progress.from_dict(s.progress.to_dict())
     assert restored.to_dict() == s.progress.to_dict()
     a, b, sa = s.progress, restored, s
-    cache = plan_for(FORM_A).states
+    cache = plan_for(f).states
     for move in seq[cut:]:
         inp = _input_for(sa, move)
-        ra = engine.step(FORM_A, a, inp, now=NOW)  # incremental from the cached state
+        ra = engine.step(f, a, inp, now=NOW)  # incremental from the cached state
         # b: a fresh copy each time, with the content-keyed cache entries dropped -> a full evaluation
         for k in [k for k in cache if isinstance(k, tuple)]:
             del cache[k]
-        rb = engine.step(FORM_A, Progress.from_dict(b.to_dict()), inp, now=NOW)
+        rb = engine.step(f, Progress.from_dict(b.to_dict()), inp, now=NOW)
         assert type(ra) is type(rb)
         assert ra.progress.to_dict() == rb.progress.to_dict()
         assert getattr(ra, "prompt", None) == getattr(rb, "prompt", None)
