@@ -59,8 +59,8 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 class MediaError(Exception):
     """A file refused by the store. ``reason`` is a stable code for the bot to pick a message:
 
-    ``empty``, ``too_large``, ``not_an_image``, ``corrupt_image``, ``not_audio``, ``not_video``,
-    ``corrupt_audio``, ``unknown_kind``. ``message`` is an English explanation for logs.
+    ``empty``, ``too_large``, ``not_an_image``, ``corrupt_image``, ``unsupported_image`` (HEIC at a
+    photo question), ``not_audio``, ``not_video``, ``corrupt_audio``. ``message`` is an English explanation for logs.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -392,7 +392,12 @@ class MediaStore:
         sha = hashlib.sha256(data).hexdigest()
         info: PhotoInfo | None = None
         duration: float | None = None
-        if s.kind == "photo" and s.mime != "image/heic":
+        if s.mime == "image/heic":
+            # Pillow has no HEIF decoder here, so such a picture cannot be checked or thumbnailed.
+            if declared_kind == "photo":
+                raise MediaError("unsupported_image", "HEIC/HEIF pictures cannot be checked; send it as a photo")
+            kind = "document"
+        elif s.kind == "photo":
             info = inspect_photo(data)
         elif s.mime == "audio/ogg":
             duration = ogg_duration(data)
@@ -455,6 +460,28 @@ class MediaStore:
                     p.unlink()
                     removed.append(rel)
         return removed
+
+    def clean_temp_files(self, *, older_than_s: float = 600.0) -> list[str]:
+        """Delete temporary files left by a process killed mid-write (older than ``older_than_s``).
+
+        Safe while other processes write: a temp file younger than the threshold may be in use.
+        Returns the relative paths removed. Call at start-up.
+        """
+        import time
+
+        limit = time.time() - older_than_s
+        removed: list[str] = []
+        for top in ("media", "thumbs"):
+            base = self.root / top
+            if base.is_dir():
+                for p in base.rglob(".tmp-*"):
+                    try:
+                        if p.is_file() and p.stat().st_mtime < limit:
+                            p.unlink()
+                            removed.append(p.relative_to(self.root).as_posix())
+                    except FileNotFoundError:
+                        continue
+        return sorted(removed)
 
     def read(self, relative: str) -> bytes:
         """The bytes of a stored file."""

@@ -169,3 +169,28 @@ def test_remove_and_path_safety(media_store: MediaStore, fixtures_dir: Path, dat
         media_store.abspath("../outside.txt")
     assert media_store.remove(m.path, m.thumb_path) == [m.path, m.thumb_path]
     assert list(media_store.iter_files()) == []
+
+
+def test_heic_cannot_be_checked_so_it_is_refused_as_a_photo_and_kept_as_a_document(media_store: MediaStore,
+                                                                                   data_dir: Path) -> None:
+    heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64
+    with pytest.raises(MediaError) as err:
+        media_store.put(heic, declared_kind="photo")
+    assert err.value.reason == "unsupported_image" and _files(data_dir) == []
+    m = media_store.put(heic, declared_kind="document")
+    assert (m.kind, m.mime, m.ext, m.thumb_path, m.width) == ("document", "image/heic", "heic", None, None)
+
+
+def test_clean_temp_files_removes_only_old_leftovers(media_store: MediaStore, data_dir: Path) -> None:
+    import os
+    import time
+
+    d = data_dir / "media" / "ab" / "cd"
+    d.mkdir(parents=True)
+    old, young, real = d / ".tmp-old", d / ".tmp-young", d / ("ab" * 32 + ".jpg")
+    for p in (old, young, real):
+        p.write_bytes(b"x")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    assert media_store.clean_temp_files(older_than_s=600) == ["media/ab/cd/.tmp-old"]
+    assert young.exists() and real.exists() and not old.exists()

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,62 @@ def test_two_processes_answering_different_submissions_never_see_database_locked
     for s in subs:
         assert len(repo.answers_of(s.id)) == steps
     db.close()
+
+
+def _noisy_jpeg(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    rnd = random.Random(seed)
+    im = Image.frombytes("RGB", (320, 240), rnd.randbytes(320 * 240 * 3))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_media_files_are_never_half_written_under_sigkill(tmp_path) -> None:
+    """Kill a child while it stores photos: every final file is complete (its bytes hash to its name)."""
+    import hashlib
+
+    from storage.media import MediaStore
+
+    photos = [_noisy_jpeg(i) for i in range(6)]
+    rnd = random.Random(7)
+    acked_total = 0
+    for it in range(15):
+        root = tmp_path / f"d{it}"
+        store = MediaStore(root)
+        r, w = os.pipe()
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            code = 0
+            try:
+                for p in photos:
+                    m = store.put(p, declared_kind="photo")
+                    os.write(w, f"{m.path}\n".encode())
+            except BaseException as exc:
+                os.write(w, f"ERR {exc!r}\n".encode())
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(w)
+        time.sleep(rnd.uniform(0.0, 0.15))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as f:
+            lines = f.read().decode().split()
+        assert not any(ln.startswith("ERR") for ln in lines)
+        acked_total += len(lines)
+        for rel in lines:
+            assert (root / rel).is_file()
+        for rel in store.iter_files():
+            if rel.startswith("media/"):
+                data = (root / rel).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == Path(rel).stem, f"half-written {rel}"
+        store.clean_temp_files(older_than_s=0)
+        leftovers = [p for p in root.rglob(".tmp-*")] if root.exists() else []
+        assert leftovers == []
+    assert acked_total > 0

@@ -320,3 +320,21 @@ def test_bulk_reads_for_exports(repo: Repository, fixtures_dir) -> None:
     assert [e.kind for e in events[b.id]] == ["started", "media"]
     assert repo.people_by_id([person.id, 999])[person.id].telegram_id == 111
     assert repo.form_ids() == ["survei"]
+
+
+def test_two_quick_submit_taps_in_parallel_make_one_submission_fc21(repo: Repository) -> None:
+    _, _, sub = started(repo)
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def tap(update_id: int) -> None:
+        barrier.wait()
+        results.append(repo.submit(sub.id, data={"name": "x"}, update_id=update_id, now=T0))
+
+    threads = [threading.Thread(target=tap, args=(u,)) for u in (901, 902)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    assert count(repo, Event, submission_id=sub.id, kind="submitted") == 1
