@@ -39,7 +39,7 @@ EN = "English (en)"
 LANGS: tuple[str, ...] = (ID, EN)
 
 #: Form version: yyyymmddnn (bump the last two digits for a second edit on the same day).
-VERSION = "2026112902"
+VERSION = "2026112903"
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS_DIR = ROOT / "questionnaires" / "forms"
@@ -90,7 +90,7 @@ SURVEY_COLUMNS: tuple[str, ...] = (
 REQ_MSG: Bi = ("Pertanyaan ini wajib dijawab.", "This question must be answered.")
 REQ_CHOICE: Bi = ("Mohon pilih salah satu jawaban.", "Please choose an answer.")
 REQ_MULTI: Bi = ("Mohon pilih setidaknya satu jawaban.", "Please choose at least one answer.")
-SPECIFY: Bi = ("Sebutkan yang lain:", "Please specify:")
+SPECIFY: Bi = ("Sebutkan lainnya:", "Please specify:")
 
 
 def _row_cells(row: Row) -> list[str]:
@@ -229,7 +229,7 @@ def voter_survey() -> tuple[list[Row], list[Choice], dict[str, str]]:
             required="yes", required_message=REQ_MSG,
             constraint="string-length(.) >= 3 and string-length(.) <= 60",
             constraint_message=(
-                "Tulis nama kecamatan dengan 3 sampai 60 huruf.",
+                "Nama kecamatan harus terdiri atas 3 sampai 60 karakter.",
                 "Type the district's name in 3 to 60 characters.",
             ),
         ),
