@@ -21,7 +21,7 @@ from questionnaires.expressions import ExpressionError, parse, to_number, to_str
 from questionnaires.xpath_values import format_number
 
 WIB = dt.timezone(dt.timedelta(hours=7))
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class Ctx:
@@ -236,3 +236,22 @@ def test_date_arithmetic(d: dt.date, days: int) -> None:
         Ctx({"d": d.isoformat()})  # type: ignore[arg-type]
     ) == expected
     assert parse("format-date(${d}, '%Y-%m-%d')").evaluate(Ctx({"d": d.isoformat()})) == d.isoformat()  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(TREES)
+def test_typed_evaluation_matches_the_coercions(tree: tuple) -> None:
+    """evaluate_bool/str/number (specialised per static kind) equal the generic XPath coercions."""
+    from questionnaires.expressions import to_boolean
+
+    source = render(tree, True)
+    ctx = Ctx(ANSWERS)
+    try:
+        expr = parse(source)
+        value = expr.evaluate(ctx)  # type: ignore[arg-type]
+    except ExpressionError:
+        return
+    assert expr.evaluate_bool(ctx) is to_boolean(value)  # type: ignore[arg-type]
+    assert expr.evaluate_str(ctx) == to_string(value)  # type: ignore[arg-type]
+    n, m = expr.evaluate_number(ctx), to_number(value)  # type: ignore[arg-type]
+    assert n == m or (n != n and m != m)
