@@ -362,3 +362,26 @@ async def test_lost_answer_after_processing_and_latency(emu: Emulator) -> None:
     assert outcome == ["NetworkError", "slow:True"]
     assert umar.texts() == ["terkirim tapi jawabannya hilang", "lambat"]  # the first one DID arrive
     assert [c.status for c in emu.calls_to("sendMessage")] == [200, 0, 200]
+
+
+async def test_flood_limit_429_and_a_rate_limiter_that_stays_under_it(emu: Emulator) -> None:
+    emu.set_flood_limit(2, burst=5)  # slow refill: the burst is what counts, however slow this machine is
+    vera = emu.user(1212, "Vera")
+    plain = build_app(emu)
+    async with plain:
+        sent = 0
+        with pytest.raises(RetryAfter):
+            for i in range(8):
+                await plain.bot.send_message(1212, f"burst {i}")
+                sent += 1
+    assert 5 <= sent < 8 and emu.calls_to("sendMessage")[-1].status == 429
+    emu.set_flood_limit(None)
+    emu.set_flood_limit(20, burst=5)  # a fresh, full bucket; the limiter below (4 + 16/s) never exceeds it
+    limited = build_app(emu, rate_limiter=AIORateLimiter(overall_max_rate=4, overall_time_period=0.25,
+                                                          max_retries=0))
+    async with limited:
+        for i in range(12):
+            await limited.bot.send_message(1212, f"teratur {i}")
+    statuses = [c.status for c in emu.calls_to("sendMessage")]
+    assert statuses[-12:] == [200] * 12
+    assert len(vera.messages) == sent + 12

@@ -198,6 +198,11 @@ class Emulator:
         """
         self.faults.drop_next_connection(method, after_processing=after_processing)
 
+    def set_flood_limit(self, per_second: float | None = 30.0, *, burst: int | None = None) -> None:
+        """Enforce an overall message rate like Telegram's flood control (429 + retry_after beyond
+        ``per_second``, token bucket of ``burst``); off by default so benchmarks can go faster; None = off."""
+        self.faults.set_flood_limit(per_second, burst=burst)
+
     def set_latency(self, seconds: float, method: str = "*") -> None:
         """Answer ``method`` (or every method) ``seconds`` late, like a slow rural connection; 0 clears."""
         self.faults.set_latency(seconds, method)
@@ -332,6 +337,10 @@ class Emulator:
         if failure is not None:
             return self._log_and_answer(method, params, ApiError(failure.status, failure.description,
                                                                  failure.retry_after))
+        wait = self.faults.flood_wait(method)
+        if wait is not None:
+            return self._log_and_answer(method, params, ApiError(429, f"Too Many Requests: retry after {wait}",
+                                                                 wait))
         if method.lower() == "getupdates":
             response = await self._get_updates(method, params, request)
         else:

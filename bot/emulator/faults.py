@@ -7,7 +7,9 @@ Error shapes follow https://core.telegram.org/bots/api#making-requests (``parame
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from dataclasses import dataclass
 
 
@@ -37,6 +39,7 @@ class FaultPlan:
         self._failures: list[PlannedFailure] = []
         self._drops: list[tuple[str, bool]] = []
         self._latency: dict[str, float] = {}
+        self._flood: list[float] | None = None
 
     def fail_next(self, method: str, *, status: int, description: str, retry_after: int | None = None,
                   times: int = 1) -> None:
@@ -91,6 +94,36 @@ class FaultPlan:
                         del self._failures[i]
                     return planned
         return None
+
+    def set_flood_limit(self, per_second: float | None, *, burst: int | None = None) -> None:
+        """Answer message-producing calls (send*, edit*, copy/forward) with 429 + ``retry_after`` when
+        they exceed ``per_second`` overall (a token bucket holding ``burst`` calls, default one second's
+        worth). Telegram's documented ceiling is about 30 messages/s. ``None`` switches it off."""
+        with self._lock:
+            if per_second is None:
+                self._flood = None
+            else:
+                if per_second <= 0:
+                    raise ValueError("per_second must be > 0")
+                size = float(burst if burst is not None else max(1, int(per_second)))
+                self._flood = [per_second, size, size, time.monotonic()]  # rate, capacity, tokens, last
+
+    def flood_wait(self, method: str) -> int | None:
+        """Seconds to tell the client to wait (429) if this call breaks the flood limit, else None."""
+        m = method.lower()
+        if not m.startswith(("send", "edit", "copy", "forward")):
+            return None
+        with self._lock:
+            if self._flood is None:
+                return None
+            rate, capacity, tokens, last = self._flood
+            now = time.monotonic()
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens >= 1:
+                self._flood[2:] = [tokens - 1, now]
+                return None
+            self._flood[2:] = [tokens, now]
+            return max(1, math.ceil((1 - tokens) / rate))
 
     def pending(self) -> int:
         """How many planned faults are still waiting (failures count their remaining times)."""
