@@ -12,6 +12,11 @@ their instances, and produces the `State`: the list of `Slot` s (one per questio
 A group's or repeat's ``relevant`` hides its whole subtree (FC-16). When some expression refers to a
 later node (`Plan.forward_refs`) the pass is repeated until the answers settle (at most 6 passes).
 
+`update` derives a new State from a previous one when some answers changed, re-evaluating only the
+dependants of the changed names (in form order, through a heap; slots are copied on write, so earlier
+states stay valid) and returns None when the repeat structure changes. `remember` / `state_for` keep
+the recent States per plan so a step continues from the evaluation of the progress it is given.
+
 `EvalContext` is this engine's implementation of the `questionnaires.expressions` Context protocol.
 """
 
@@ -215,7 +220,7 @@ class State:
     """
 
     __slots__ = ("plan", "slots", "index", "node_slots", "answers", "stash", "counts", "language", "now",
-                 "instance_id", "_ctx", "_prefix")
+                 "instance_id", "_prefix")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -228,17 +233,15 @@ class State:
         self.language = ""
         self.now: datetime | None = None
         self.instance_id: str | None = None
-        self._ctx: EvalContext | None = None
         # prefix[i] = asked relevant questions before slot i; shared with the previous state when an
         # update changed no slot's relevance (the common case), so numbering costs nothing then.
         self._prefix: list[int] | None = None
 
     @property
     def ctx(self) -> EvalContext:
-        """A scratch context of this state (labels, choice filters, required; not thread-safe)."""
-        if self._ctx is None:
-            self._ctx = self.context()
-        return self._ctx
+        """A new scratch context over this state (states are shared between threads via the cache, so
+        each use gets its own context)."""
+        return self.context()
 
     def context(self, now: datetime | None = None) -> EvalContext:
         """A fresh evaluation context over this state's answers (``now`` overrides the state's)."""
