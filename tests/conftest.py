@@ -6,7 +6,7 @@
   cleanly when nothing answers on the port.
 * ``sqlite_url`` — SQLite only (for SQLite-specific tests: WAL, online backup).
 * ``migrated_url`` — like ``db_url`` but already at head with empty tables (a copied SQLite template /
-  one PostgreSQL schema per run, truncated before each test): fast, for tests above the schema.
+  one PostgreSQL schema per run, emptied before each test): fast, for tests above the schema.
 * ``database`` — `storage.db.open_database(migrated_url)`, closed afterwards.
 * ``data_dir`` — an empty data directory; ``media_store`` — a `MediaStore` on it;
   ``repo`` — a `Repository` on ``database`` + ``media_store``.
@@ -130,8 +130,8 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     schema = url.rsplit("%3D", 1)[1]
     from storage.models import TABLES
 
-    names = ", ".join(f'"{schema}"."{t.__tablename__}"' for t in TABLES)  # type: ignore[attr-defined]
-    _pg_exec(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    # DELETE (children first) is ~25x faster than TRUNCATE on tiny tables; ids keep counting up.
+    _pg_exec(";".join(f'DELETE FROM "{schema}"."{t.__tablename__}"' for t in reversed(TABLES)))  # type: ignore[attr-defined]
     return url
 
 
