@@ -338,3 +338,48 @@ def test_two_quick_submit_taps_in_parallel_make_one_submission_fc21(repo: Reposi
         t.join()
     assert sorted(results) == [False, True]
     assert count(repo, Event, submission_id=sub.id, kind="submitted") == 1
+
+
+_KEYS = ("a", "b", "grp/rep[1]/c", "grp/rep[2]/c")
+
+
+def test_answers_always_mirror_the_last_progress_property(sqlite_url: str) -> None:
+    """Any sequence of steps: stored answers == last Progress.answers; changed_count == value changes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from storage.db import open_database
+
+    db = open_database(sqlite_url)
+    repo = Repository(db)
+    fv = repo.publish_form(make_form(), b"prop", published_by=None, now=T0)
+    answer_maps = st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(["1", "2", "za munda", ""]), max_size=4)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(answer_maps, min_size=1, max_size=6))
+    def run(steps: list[dict[str, str]]) -> None:
+        sub = repo.start_submission(form_version_id=fv.id, mode="self", person_id=None, language="id",
+                                    progress=P(), update_id=None, now=T0)
+        assert sub is not None
+        before = P()
+        changes: dict[str, int] = {}
+        for n, answers in enumerate(steps):
+            after = P(answers, position=f"step{n}")
+            for k, v in answers.items():
+                if k in before.answers and before.answers[k] != v:
+                    changes[k] = changes.get(k, 0) + 1
+                elif k not in before.answers:
+                    changes[k] = 0
+            for k in set(before.answers) - set(answers):
+                changes.pop(k, None)  # a cleared answer starts again from zero when it comes back
+            assert repo.apply_step(sub.id, before=before, after=after, update_id=None,
+                                   now=T0 + timedelta(seconds=n))
+            before = after
+        rows = {r.path: r for r in repo.answer_rows(sub.id)}
+        assert {k: r.value for k, r in rows.items()} == dict(before.answers)
+        assert {k: r.changed_count for k, r in rows.items()} == {k: changes[k] for k in before.answers}
+
+    try:
+        run()
+    finally:
+        db.close()
