@@ -85,6 +85,9 @@ class FormError(Exception):
     def __str__(self) -> str:
         return self.render()
 
+    def __reduce__(self) -> tuple[type[FormError], tuple[tuple[FormProblem, ...]]]:
+        return (type(self), (self.problems,))
+
     def codes(self) -> list[str]:
         """The problem codes in order (handy in tests)."""
         return [p.code for p in self.problems]

@@ -1061,3 +1061,11 @@ def test_form_text_given_as_path__error() -> None:
     with pytest.raises(FormError) as ei:
         load_xlsform("| survey |\n| | type | name |\n| | text | a |")
     assert "load_markdown" in str(ei.value)
+
+
+def test_form_error_survives_pickling() -> None:
+    import pickle
+
+    err = FormError.single("bad", code="x", sheet="survey", row=3, column="name")
+    back = pickle.loads(pickle.dumps(err))
+    assert back.problems == err.problems and str(back) == 'survey sheet, row 3, column "name": bad'
