@@ -1,0 +1,150 @@
+"""``suara export FORM``: write the Excel export of a form from the database, with a progress bar.
+
+    suara export jambi_voter_survey                       # bundle .zip (workbook + media) in ./exports
+    suara export jambi_voter_survey --no-media --out out/ # just the .xlsx
+    suara export jambi_voter_survey --lang en --headers both --status submitted,paused --since 2024-02-01
+
+Reads the same data directory / database as ``suara run``; never needs the bot token. The workbook
+layout is described in ``../shared/design/export-layout.md`` and `exports.workbook`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+HELP = "Export a form's submissions to Excel (a .zip with media, or just the .xlsx)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """FORM plus the export options (issue 5)."""
+    parser.add_argument("form_id", metavar="FORM", help="the form_id to export (see `suara admin publish`)")
+    parser.add_argument("--out", type=Path, default=Path("exports"),
+                        help="output folder, or a file name ending in .zip/.xlsx (default: ./exports)")
+    parser.add_argument("--lang", default="values",
+                        help="choice labels in this form language (e.g. id, en), or 'values' for choice names")
+    parser.add_argument("--since", help="only submissions from this date (YYYY-MM-DD, study time zone) "
+                                        "or ISO datetime with offset")
+    parser.add_argument("--status", default="submitted",
+                        help="comma-separated statuses: submitted, in_progress, paused, discarded, or 'all' "
+                             "(default: submitted)")
+    parser.add_argument("--media", action=argparse.BooleanOptionalAction, default=True,
+                        help="bundle media files into a .zip (default) or write only the .xlsx")
+    parser.add_argument("--headers", choices=("names", "labels", "both"), default="names",
+                        help="header row: XLSForm names, labels, or both (two rows)")
+    parser.add_argument("--questions", help="comma-separated question names/paths to export (default: all)")
+    parser.add_argument("--data-dir", help="data directory (default: $SUARA_DATA_DIR or ./data)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
+    parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
+
+
+def parse_since(text: str | None) -> date | datetime | None:
+    """``YYYY-MM-DD`` -> date; ISO datetime with offset -> aware datetime. ValueError otherwise."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use YYYY-MM-DD or an ISO datetime with offset") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"--since {text!r}: a datetime needs an offset, e.g. 2024-02-01T08:00+07:00")
+    return dt
+
+
+class ProgressBar:
+    """A one-line terminal progress bar on ``stream`` (redrawn at most 10 times a second)."""
+
+    def __init__(self, stream=None, width: int = 30) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.last = 0.0
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        frac = done / total if total else 0.0
+        fill = int(self.width * min(frac, 1.0))
+        rate = done / max(now - self.t0, 1e-9)
+        self.stream.write(f"\r[{'#' * fill}{'.' * (self.width - fill)}] {done}/{total or '?'} "
+                          f"submissions read ({rate:.0f}/s)")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the export; 0 on success, 1 on bad input (message on stderr), 2 on bad settings."""
+    from bot.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None,
+                                 data_dir=args.data_dir, database_url=args.database_url, require_token=False)
+    except ConfigError as exc:
+        print(f"suara export: {exc}", file=sys.stderr)
+        return 2
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"suara export: {exc}", file=sys.stderr)
+        return 1
+    statuses = None if args.status.strip() == "all" else [s.strip() for s in args.status.split(",") if s.strip()]
+    questions = tuple(q.strip() for q in args.questions.split(",") if q.strip()) if args.questions else None
+
+    from exports import ExportOptions, export_workbook, write_bundle
+    from exports.from_storage import UnknownForm, load_source
+    from storage.db import open_database
+    from storage.media import MediaStore
+    from storage.repository import Repository
+
+    if not settings.data_dir.exists() and not args.database_url:
+        print(f"suara export: no data directory at {settings.data_dir} (use --data-dir)", file=sys.stderr)
+        return 1
+    db = open_database(settings.resolved_database_url())
+    try:
+        repo = Repository(db, MediaStore(settings.data_dir))
+        try:
+            src = load_source(repo, args.form_id, data_dir=settings.data_dir, statuses=statuses, since=since,
+                              timezone=settings.tz)
+        except UnknownForm as exc:
+            print(f"suara export: {exc}", file=sys.stderr)
+            return 1
+        try:
+            options = ExportOptions(lang=args.lang, since=since, statuses=frozenset(statuses) if statuses else None,
+                                    media=args.media, headers=args.headers, questions=questions,
+                                    timezone=settings.tz)
+        except ValueError as exc:
+            print(f"suara export: {exc}", file=sys.stderr)
+            return 1
+        out: Path = args.out
+        bar = ProgressBar()
+        try:
+            if args.media:
+                result = write_bundle(src.forms, src.submissions, src.media, src.events, out=out, options=options,
+                                      progress=bar, total=src.total, text_lengths=src.text_lengths)
+            else:
+                target = out if out.suffix.lower() == ".xlsx" else out / f"{args.form_id}.xlsx"
+                result = export_workbook(src.forms, src.submissions, src.media, src.events, out=target,
+                                         options=options, progress=bar, total=src.total,
+                                         text_lengths=src.text_lengths)
+        except ValueError as exc:
+            bar.close()
+            print(f"suara export: {exc}", file=sys.stderr)
+            return 1
+        bar.close()
+    finally:
+        db.close()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())) or "none"
+    print(f"wrote {result.path} — {result.submissions} submissions ({counts}), {result.media_files} media files")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
