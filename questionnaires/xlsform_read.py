@@ -218,6 +218,10 @@ def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
         code = "duplicate-name"
         column = column or "name"
         message += " Rename one of the two rows."
+    elif "could not find the name" in low:
+        code = "unknown-reference"
+    elif "appears more than once" in low:
+        code = "ambiguous-reference"
     elif "names must begin with a letter" in low:
         code = "invalid-name"
     elif "should be a choices sheet" in low:

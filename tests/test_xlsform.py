@@ -1069,3 +1069,34 @@ def test_form_error_survives_pickling() -> None:
     err = FormError.single("bad", code="x", sheet="survey", row=3, column="name")
     back = pickle.loads(pickle.dumps(err))
     assert back.problems == err.problems and str(back) == 'survey sheet, row 3, column "name": bad'
+
+
+def test_ambiguous_reference__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type        | name | label | relevant   |
+        |        | begin group | g1   | G1    |            |
+        |        | text        | a    | A     |            |
+        |        | end group   |      |       |            |
+        |        | begin group | g2   | G2    |            |
+        |        | text        | a    | A     |            |
+        |        | end group   |      |       |            |
+        |        | text        | b    | B     | ${a} = 'x' |
+        """
+    )
+    assert where(p) == ("survey", 8, "relevant", "ambiguous-reference") and "rows 3, 6" in p.message
+
+
+def test_pyxform_message_classification() -> None:
+    from pyxform.errors import PyXFormError
+
+    from questionnaires.xlsform_read import problem_from_pyxform
+
+    p = problem_from_pyxform(PyXFormError(
+        "[row : 7] On the 'survey' sheet, the 'label' value is invalid. Reference variables must contain a "
+        "name from the 'survey' sheet. Could not find the name 'x'."
+    ))
+    assert where(p) == ("survey", 7, "label", "unknown-reference") and not p.message.startswith("[row")
+    p = problem_from_pyxform(PyXFormError("[row : 4] Question with no type.\n{'name': 'q'}"))
+    assert where(p) == ("survey", 4, "type", "missing-type")
