@@ -41,6 +41,8 @@ class PlanNode:
     the ``calculation`` column (calculate/hidden types, or any question with a calculation), ``asks`` is
     True for questions that prompt (not notes, computed or read-only-by-type questions).
     ``default_literal`` holds a plain default; ``default`` a dynamic default expression.
+    A ``choice_filter`` counts among the state expressions: an answer whose choice the filter no longer
+    shows is taken out of the answers (see `questionnaires.engine_state`).
     """
 
     index: int
@@ -70,6 +72,8 @@ class PlanNode:
     is_note: bool = False
     asks: bool = False
     choices: tuple[Choice, ...] = ()
+    choice_by_name: dict[str, Choice] = field(default_factory=dict)
+    or_other: bool = False
 
     def key(self, indices: tuple[int, ...]) -> str:
         """The answer key of this node for the instance ``indices`` of its enclosing repeats."""
@@ -90,7 +94,7 @@ class Plan:
     ``forward_refs`` is True when some expression refers to a node that comes later in form order (the
     engine then repeats its evaluation pass until the answers settle). ``deps`` maps a name to the
     nodes whose state expressions (relevant, calculation, read_only, dynamic default, repeat_count,
-    trigger) use it, in form order; ``now_nodes`` are the nodes whose state expressions call
+    choice_filter, trigger) use it, in form order; ``now_nodes`` are the nodes whose state expressions call
     now()/today(). ``states`` is the engine's small cache of recent evaluation states (see
     `questionnaires.engine_state.state_for`); ``texts`` caches texts per language (labels, choice
     lists) for the engine's prompts.
@@ -162,7 +166,7 @@ def compile_form(form: Form) -> Plan:
             pn.required = _compile(bind.required, pn, "required", refs)
             pn.constraint = _compile(bind.constraint, pn, "constraint", refs)
             pn.calculation = _compile(bind.calculation, pn, "calculation", srefs)
-            pn.choice_filter = _compile(bind.choice_filter, pn, "choice_filter", refs)
+            pn.choice_filter = _compile(bind.choice_filter, pn, "choice_filter", srefs)
             pn.read_only = _compile(bind.read_only, pn, "read_only", srefs)
             if bind.default is not None and str(bind.default) != "":
                 if _is_expression_default(str(bind.default)):
@@ -175,6 +179,8 @@ def compile_form(form: Form) -> Plan:
             pn.is_note = node.type == "note" and not pn.computed
             pn.asks = not pn.computed and not pn.is_note
             pn.choices = node.choices
+            pn.choice_by_name = {ch.name: ch for ch in node.choices}
+            pn.or_other = node.or_other
             for text in (*node.labels.values(), *node.hints.values()):
                 refs.update(_NAME_REF.findall(text))
         elif kind == REPEAT:

@@ -7,6 +7,7 @@ their instances, and produces the `State`: the list of `Slot` s (one per questio
 * calculations recomputed (a computed node that is not relevant is empty; so is a ``NaN`` result,
   e.g. arithmetic on an unanswered question),
 * answers of questions that are not relevant moved to the stash (FC-17; see `questionnaires.engine`),
+  and so are select answers whose choice the ``choice_filter`` no longer shows,
 * ``repeat_count`` repeats resized (the answers of dropped instances go to the stash too).
 
 A group's or repeat's ``relevant`` hides its whole subtree (FC-16). When some expression refers to a
@@ -319,6 +320,8 @@ def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: 
         if key in ans:
             st[key] = ans.pop(key)
         return False, False
+    if pn.choice_filter is not None and key in ans and not _still_visible(pn, slot, ans[key], ctx):
+        st[key] = ans.pop(key)
     read_only = False
     if pn.read_only is not None:
         ctx.at(pn, key, slot.indices)
@@ -333,6 +336,28 @@ def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: 
     if pn.is_note or read_only:
         return False, True
     return True, False
+
+
+def _still_visible(pn: PlanNode, slot: Slot, value: str, ctx: EvalContext) -> bool:
+    """True when every choice in ``value`` is still shown by the question's ``choice_filter``.
+
+    An answer the filter no longer offers (the question it depends on was edited) leaves the answers
+    for the stash: it is never submitted, and the question is asked again (cf. FC-17)."""
+    names = value.split(" ") if pn.node.is_multiple else [value]
+    ctx.at(pn, slot.key, slot.indices)
+    try:
+        for name in names:
+            if name == "other" and pn.or_other:
+                continue
+            choice = pn.choice_by_name.get(name)
+            if choice is None:
+                return False
+            ctx.choice = choice
+            if not _bool(pn.choice_filter, ctx):
+                return False
+        return True
+    finally:
+        ctx.choice = None
 
 
 def evaluate(

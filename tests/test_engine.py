@@ -625,3 +625,18 @@ def test_uuid_calculation_is_stable_across_steps():
     assert s1.progress.answers["id"] == s2.progress.answers["id"]
     other = engine.start(f, now=NOW, instance_id="uuid:2")
     assert other.progress.answers["id"] != s1.progress.answers["id"]
+
+
+def test_choice_filter_edit_drops_an_answer_no_longer_offered__FC17():
+    """'most' = fb while fb was seen; the edit of 'seen' removes fb: fb is never submitted, and the
+    question is asked again with the remaining platforms."""
+    s = drive(SEL, Select(("kota",)), Select(("fb", "tt")), Select(("fb",)), Select(("ig",)))
+    assert isinstance(s, Completed) and s.progress.answers["most"] == "fb"
+    s = engine.step(SEL, s.progress, Jump("seen"), now=NOW)
+    s = engine.step(SEL, s.progress, Select(("tt", "ig")), now=NOW)
+    assert "most" not in engine.submission_data(SEL, s.progress)
+    assert isinstance(s, Asked) and s.prompt.key == "most"
+    assert [c.name for c in s.prompt.choices] == ["ig", "tt"] and s.prompt.current == "fb"
+    assert isinstance(engine.step(SEL, s.progress, Select(("fb",)), now=NOW), Rejected)
+    done = engine.step(SEL, s.progress, Select(("tt",)), now=NOW)
+    assert isinstance(done, Completed) and engine.submission_data(SEL, done.progress)["most"] == "tt"
