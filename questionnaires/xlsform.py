@@ -84,7 +84,8 @@ def load_xlsform(source: str | Path | bytes, *, filename: str | None = None) -> 
     """Read the XLSForm at ``source`` (a path, or the file's bytes) into a `Form`.
 
     ``filename`` names bytes: its suffix picks the reader (``.xlsx``/``.xlsm``/``.xls``/``.csv``/``.md``;
-    without it the content is sniffed), its stem is the default ``form_id``, and when it includes an
+    without it the content is sniffed), its stem is the default ``form_id`` (bytes without a file name
+    and no settings ``form_id`` get pyxform's default, ``"data"``), and when it includes an
     existing folder, ``select_one_from_file`` CSVs are read from there. For a path, the folder is the
     path's folder. Raises FormError listing every problem found (each with sheet, row, column and what
     to do): unreadable file, no or empty survey sheet, pyxform's own refusals, unsupported types,

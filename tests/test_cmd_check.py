@@ -154,3 +154,12 @@ def test_check_as_a_process(good_xlsx: Path, broken_xlsx: Path) -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )
     assert bad.returncode == 1 and "row 2" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/xlsforms is not present")
+def test_check_shared_xls_form_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(SHARED / "tutorial.xls")]) == 0
+    out = capsys.readouterr().out
+    assert "form_id:    tutorial" in out
+    assert "questions:  10 (select_one 7, integer 2, text 1)" in out
+    assert "repeats:    1: member (open-ended)" in out
