@@ -383,3 +383,25 @@ def test_answers_always_mirror_the_last_progress_property(sqlite_url: str) -> No
         run()
     finally:
         db.close()
+
+
+def test_withdrawal_of_an_enumerator_keeps_the_interviews_they_ran(repo: Repository) -> None:
+    """Interviews an enumerator ran hold the respondents' data, not theirs: kept; their own name goes."""
+    fv, person, own = started(repo, mode="self")
+    ran = repo.start_submission(form_version_id=fv.id, mode="enumerator", person_id=person.id, language="id",
+                                progress=P(), update_id=None, now=T0)
+    report = repo.delete_person_data(person.id, now=T0)
+    assert report.submissions == 1
+    assert repo.get_submission(ran.id).person_id == person.id
+    with pytest.raises(NotFound):
+        repo.get_submission(own.id)
+    kept = repo.person(person.id)
+    assert kept.display_name == "" and kept.active is False
+    deleted = [e for e in repo.events_for([ran.id])[ran.id] if e.kind == "deleted"]
+    assert deleted == []  # the withdrawal event is anonymous: no submission, no person
+    from sqlmodel import select
+
+    with repo.db.session() as s:
+        ev = s.exec(select(Event).where(Event.kind == "deleted")).one()
+    assert ev.person_id is None and ev.submission_id is None and ev.detail == {"submissions": 1, "answers": 0,
+                                                                                "media": 0}
