@@ -1,7 +1,7 @@
 """`suara check FORM.xlsx [--json]`: load an XLSForm the way Suara will run it and report on it.
 
 Exit code 0 and a summary when the form loads (form_id, version, title, languages, questions by type,
-groups, repeats, metadata); exit code 1 with one line per problem (sheet, row, column, what to do) when
+groups, repeats, metadata, and warnings about labels missing in one of the languages); exit code 1 with one line per problem (sheet, row, column, what to do) when
 it does not, including a missing or unreadable file. ``--json`` prints the same information as JSON
 (``{"ok": true, "summary": {...}}`` or ``{"ok": false, "problems": [...]}``) on stdout.
 """
@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from questionnaires.errors import FormError
-from questionnaires.model import Form, Group, Repeat
+from questionnaires.model import DEFAULT_LANG, SILENT_TYPES, Form, Group, Question, Repeat
 from questionnaires.xlsform import load_xlsform
+
+_MAX_WARNINGS = 20
 
 HELP = "Check an XLSForm: print a summary, or every problem with its sheet, row and column."
 
@@ -46,6 +48,7 @@ class Summary:
     metadata: list[str]
     choice_lists: int
     choices: int
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (field names as keys)."""
@@ -75,7 +78,36 @@ def summarise(form: Form, file: str) -> Summary:
         metadata=list(form.metadata),
         choice_lists=len(form.choice_lists),
         choices=sum(len(v) for v in form.choice_lists.values()),
+        warnings=missing_translations(form),
     )
+
+
+def missing_translations(form: Form) -> list[str]:
+    """Warnings for labels missing in one of the form's languages (the other language is shown instead).
+
+    One line per survey row (``survey sheet, row 7 (consent): no label in English (en)``) and one per
+    choice list (``choice list 'yn': 2 of 3 choices have no label in English (en)``). Forms with one
+    language, or whose only extra language is the unnamed ``default`` column, get none.
+    """
+    langs = [lang for lang in form.languages if lang.code != DEFAULT_LANG]
+    if len(langs) < 2:
+        return []
+    names = {lang.code: (f"{lang.name} ({lang.code})" if lang.name != lang.code else lang.code) for lang in langs}
+    out: list[str] = []
+    for node in form.walk():
+        if not node.labels or (isinstance(node, Question) and node.type in SILENT_TYPES):
+            continue
+        missing = [names[c] for c in names if not node.labels.get(c)]
+        if missing:
+            out.append(f"survey sheet, row {node.row} ({node.path}): no label in {', '.join(missing)}")
+    for list_name, choices in form.choice_lists.items():
+        for code, lang_name in names.items():
+            lacking = sum(1 for c in choices if c.labels and not c.labels.get(code))
+            if lacking:
+                out.append(
+                    f"choice list {list_name!r}: {lacking} of {len(choices)} choices have no label in {lang_name}"
+                )
+    return out
 
 
 def _questions_in(node: Group | Repeat) -> list[object]:
@@ -109,6 +141,12 @@ def _print_summary(s: Summary) -> None:
         print("  repeats:    0")
     print(f"  choices:    {s.choices} in {s.choice_lists} lists")
     print(f"  metadata:   {', '.join(s.metadata) if s.metadata else '(none)'}")
+    if s.warnings:
+        print(f"  warnings:   {len(s.warnings)} (the form runs; the other language is shown instead)")
+        for w in s.warnings[:_MAX_WARNINGS]:
+            print(f"    {w}")
+        if len(s.warnings) > _MAX_WARNINGS:
+            print(f"    … and {len(s.warnings) - _MAX_WARNINGS} more (see --json)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -163,3 +163,31 @@ def test_check_shared_xls_form_loads(capsys: pytest.CaptureFixture[str]) -> None
     assert "form_id:    tutorial" in out
     assert "questions:  10 (select_one 7, integer 2, text 1)" in out
     assert "repeats:    1: member (open-ended)" in out
+
+
+def test_check_warns_about_missing_translations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "half_translated.xlsx"
+    md_table_to_workbook(
+        """
+        | survey |
+        |        | type          | name | label::Indonesian (id) | label::English (en) |
+        |        | integer       | age  | Umur                   | Age                 |
+        |        | select_one yn | ok   | Setuju?                |                     |
+        | choices |
+        |         | list_name | name | label::Indonesian (id) | label::English (en) |
+        |         | yn        | yes  | Ya                     | Yes                 |
+        |         | yn        | no   | Tidak                  |                     |
+        """
+    ).save(path)
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warnings:   2 (the form runs; the other language is shown instead)" in out
+    assert "survey sheet, row 3 (ok): no label in English (en)" in out
+    assert "choice list 'yn': 1 of 2 choices have no label in English (en)" in out
+    assert main(["check", str(path), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["summary"]["warnings"]) == 2
+
+
+def test_check_complete_translations_have_no_warnings(good_xlsx: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(good_xlsx), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["warnings"] == []
