@@ -399,16 +399,11 @@ def _reject(plan: Plan, state: State, progress: Progress, slot: Slot, error: str
 
 
 def _message_for(slot: Slot, state: State, lang: str, texts: object, code: str, **values: object) -> str:
-    dl = state.ctx.default_language if state.ctx else None
-    custom = pick(texts, lang, dl) if texts else ""  # type: ignore[arg-type]
+    """The form's own message (``required_message`` / ``constraint_message``) in ``lang`` with its
+    ``${name}`` references filled, else the engine's default message ``code``."""
+    custom = pick(texts, lang, state.plan.form.default_language) if texts else ""  # type: ignore[arg-type]
     if custom:
-        if "${" in custom and state.ctx is not None:
-            state.ctx.at(slot.pn, slot.key, slot.indices)
-            try:
-                return expressions.substitute(custom, state.ctx)
-            except Exception:
-                return custom
-        return custom
+        return _fill(custom, state, slot)
     return message(code, lang, **values)
 
 

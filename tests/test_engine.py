@@ -640,3 +640,15 @@ def test_choice_filter_edit_drops_an_answer_no_longer_offered__FC17():
     assert isinstance(engine.step(SEL, s.progress, Select(("fb",)), now=NOW), Rejected)
     done = engine.step(SEL, s.progress, Select(("tt",)), now=NOW)
     assert isinstance(done, Completed) and engine.submission_data(SEL, done.progress)["most"] == "tt"
+
+
+def test_messages_fill_references_to_earlier_answers():
+    f = form("""
+| survey |
+| | type | name | label | required | required_message | constraint | constraint_message |
+| | text | name | Name? | | | | |
+| | integer | kids | Kids? | yes | ${name}, please answer | . < 20 | Really ${name}? |
+""")
+    s = drive(f, Text("Sari"))
+    assert engine.step(f, s.progress, Skip(), now=NOW).error == "Sari, please answer"
+    assert engine.step(f, s.progress, Text("25"), now=NOW).error == "Really Sari?"
