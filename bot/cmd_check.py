@@ -83,17 +83,25 @@ def summarise(form: Form, file: str) -> Summary:
 
 
 def missing_translations(form: Form) -> list[str]:
-    """Warnings for labels missing in one of the form's languages (the other language is shown instead).
+    """Warnings for missing labels: choices without any label or image (their name is shown), and labels
+    missing in one of the form's languages (the other language is shown instead).
 
     One line per survey row (``survey sheet, row 7 (consent): no label in English (en)``) and one per
     choice list (``choice list 'yn': 2 of 3 choices have no label in English (en)``). Forms with one
-    language, or whose only extra language is the unnamed ``default`` column, get none.
+    language, or whose only extra language is the unnamed ``default`` column, get no language warnings.
     """
+    out: list[str] = []
+    for list_name, choices in form.choice_lists.items():
+        bare = [c.name for c in choices if not any(c.labels.values()) and not c.media]
+        if bare:
+            out.append(
+                f"choice list {list_name!r}: {len(bare)} of {len(choices)} choices have no label, so their "
+                f"name is shown ({', '.join(repr(n) for n in bare[:3])}{', …' if len(bare) > 3 else ''})"
+            )
     langs = [lang for lang in form.languages if lang.code != DEFAULT_LANG]
     if len(langs) < 2:
-        return []
+        return out
     names = {lang.code: (f"{lang.name} ({lang.code})" if lang.name != lang.code else lang.code) for lang in langs}
-    out: list[str] = []
     for node in form.walk():
         if not node.labels or (isinstance(node, Question) and node.type in SILENT_TYPES):
             continue
@@ -142,7 +150,7 @@ def _print_summary(s: Summary) -> None:
     print(f"  choices:    {s.choices} in {s.choice_lists} lists")
     print(f"  metadata:   {', '.join(s.metadata) if s.metadata else '(none)'}")
     if s.warnings:
-        print(f"  warnings:   {len(s.warnings)} (the form runs; the other language is shown instead)")
+        print(f"  warnings:   {len(s.warnings)} (the form runs, but check these)")
         for w in s.warnings[:_MAX_WARNINGS]:
             print(f"    {w}")
         if len(s.warnings) > _MAX_WARNINGS:

@@ -224,9 +224,15 @@ class _Loader:
             column = "parameters"
         return FormProblem("survey", lo + 1, column, p.code, p.message)
 
-    @staticmethod
-    def _no_choices_sheet(scan: _Scan, p: FormProblem) -> FormProblem:
+    def _no_choices_sheet(self, scan: _Scan, p: FormProblem) -> FormProblem:
         """pyxform's "There should be a choices sheet" pinned to the first select that needs one."""
+        if self.book.choices and self.book.choices_header:
+            headers = ", ".join(str(h) for h in self.book.choices_header[0])
+            return FormProblem(
+                "choices", 1, None, "missing-list-name-column",
+                f"the choices sheet has no list_name column (its headers: {headers}) — the first column must "
+                "be headed list_name (or \"list name\").",
+            )
         for r in scan.rows:
             if r.kind != "select" or r.type in aliases.select_from_file:
                 continue

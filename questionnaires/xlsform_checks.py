@@ -190,6 +190,12 @@ def check_rows(
             parsed = _parse(r, column, value, problems)
             if parsed is None:
                 continue
+            if parsed.columns and column in ("required", "read_only") and re.fullmatch(r"[\w\-]+", value.strip()):
+                problems.append(FormProblem(
+                    "survey", r.number, column, "bad-flag",
+                    f"{column} must be yes or no (or an expression such as ${{age}} >= 17), not {value.strip()!r}.",
+                ))
+                continue
             if parsed.columns and column != "choice_filter":
                 names_text = ", ".join(sorted(parsed.columns))
                 problems.append(FormProblem(

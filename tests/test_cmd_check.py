@@ -181,7 +181,7 @@ def test_check_warns_about_missing_translations(tmp_path: Path, capsys: pytest.C
     ).save(path)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "warnings:   2 (the form runs; the other language is shown instead)" in out
+    assert "warnings:   2 (the form runs, but check these)" in out
     assert "survey sheet, row 3 (ok): no label in English (en)" in out
     assert "choice list 'yn': 1 of 2 choices have no label in English (en)" in out
     assert main(["check", str(path), "--json"]) == 0
@@ -191,3 +191,20 @@ def test_check_warns_about_missing_translations(tmp_path: Path, capsys: pytest.C
 def test_check_complete_translations_have_no_warnings(good_xlsx: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(good_xlsx), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["warnings"] == []
+
+
+def test_check_warns_about_choices_without_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bare.xlsx"
+    md_table_to_workbook(
+        """
+        | survey |
+        |        | type          | name | label |
+        |        | select_one yn | ok   | OK?   |
+        | choices |
+        |         | list_name | name | label |
+        |         | yn        | yes  |       |
+        |         | yn        | no   | No    |
+        """
+    ).save(path)
+    assert main(["check", str(path)]) == 0
+    assert "choice list 'yn': 1 of 2 choices have no label, so their name is shown ('yes')" in capsys.readouterr().out

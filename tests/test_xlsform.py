@@ -1100,3 +1100,43 @@ def test_pyxform_message_classification() -> None:
     assert where(p) == ("survey", 7, "label", "unknown-reference") and not p.message.startswith("[row")
     p = problem_from_pyxform(PyXFormError("[row : 4] Question with no type.\n{'name': 'q'}"))
     assert where(p) == ("survey", 4, "type", "missing-type")
+
+
+def test_required_word_that_is_not_yes_or_no__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type    | name | label | required |
+        |        | integer | a    | A     | maybe    |
+        """
+    )
+    assert where(p) == ("survey", 2, "required", "bad-flag") and "'maybe'" in p.message
+
+
+def test_choices_sheet_without_list_name_column__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type          | name | label |
+        |        | select_one yn | a    | A     |
+        | choices |
+        |         | list | name | label |
+        |         | yn   | y    | Y     |
+        """
+    )
+    assert where(p) == ("choices", 1, None, "missing-list-name-column") and "list, name, label" in p.message
+
+
+def test_choice_without_name__error() -> None:
+    (p,) = problems(
+        """
+        | survey |
+        |        | type          | name | label |
+        |        | select_one yn | a    | A     |
+        | choices |
+        |         | list_name | name | label |
+        |         | yn        | y    | Y     |
+        |         | yn        |      | N     |
+        """
+    )
+    assert (p.sheet, p.row, p.column) == ("choices", 3, "name")
