@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -148,13 +150,18 @@ class Repository:
 
     # ------------------------------------------------------------------------------------ helpers
     def _mark_update(self, s: Session, update_id: int | None, now: datetime) -> bool:
-        """Record ``update_id`` in this transaction; False if it was already processed."""
+        """Record ``update_id`` in this transaction; False if it was already processed.
+
+        One ``INSERT … ON CONFLICT (update_id) DO NOTHING RETURNING id`` (SQLite >= 3.35, PostgreSQL):
+        on PostgreSQL a second worker inserting the same id waits for the first to commit and then gets
+        no row back, so a re-delivered update is applied once without an error path.
+        """
         if update_id is None:
             return True
-        if s.exec(select(ProcessedUpdate.id).where(ProcessedUpdate.update_id == update_id)).first():
-            return False
-        s.add(ProcessedUpdate(update_id=update_id, processed_at=now))
-        return True
+        insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(ProcessedUpdate).values(update_id=update_id, processed_at=now)
+                .on_conflict_do_nothing(index_elements=["update_id"]).returning(ProcessedUpdate.id))
+        return s.execute(stmt).first() is not None
 
     @staticmethod
     def _locked_submission(s: Session, submission_id: int) -> Submission:
