@@ -250,19 +250,44 @@ class State:
                            self.instance_id)
 
     def _prefix_counts(self) -> list[int]:
+        """``prefix[i]`` = relevant asked questions before slot ``i``; the last entry is the estimated
+        total: the relevant ones plus those hidden only by a condition on a question not answered yet
+        (so a survey starting with consent shows "1 of ~12", not "1 of ~1")."""
         if self._prefix is None:
             prefix = [0]
             n = 0
-            for s in self.slots:
-                if s.asks and s.relevant and s.kind == "q":
-                    n += 1
+            maybe = 0
+            memo: dict[int, bool] = {}
+            ctx = self.context()
+            for j, s in enumerate(self.slots):
+                if s.kind == "q":
+                    if s.asks and s.relevant:
+                        n += 1
+                    elif not s.relevant and s.pn.asks and self._maybe(j, memo, ctx):
+                        maybe += 1
                 prefix.append(n)
+            prefix.append(n + maybe)
             self._prefix = prefix
         return self._prefix
 
+    def _maybe(self, j: int, memo: dict[int, bool], ctx: EvalContext) -> bool:
+        """True when slot ``j`` is hidden only by conditions on questions still unanswered."""
+        if j in memo:
+            return memo[j]
+        s = self.slots[j]
+        ok = True
+        if s.parent >= 0 and not self.slots[s.parent].relevant:
+            ok = self._maybe(s.parent, memo, ctx)
+        if ok and not s.own and s.pn.relevant is not None:
+            ctx.at(s.pn, s.key, s.indices)
+            refs = s.pn.relevant.references
+            ok = bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
+        memo[j] = ok
+        return ok
+
     @property
     def total(self) -> int:
-        """How many relevant questions are asked in all (the ``~23`` of "7 of ~23")."""
+        """Estimated number of questions in all (the ``~23`` of "7 of ~23"), see `_prefix_counts`."""
         return self._prefix_counts()[-1]
 
     def number(self, i: int) -> int:
