@@ -168,12 +168,15 @@ def merge_versions(forms: Sequence[Form]) -> tuple[MergedTable, list[MergedTable
 @dataclass(frozen=True, slots=True)
 class Column:
     """One column: ``name`` (header in names mode), ``label`` (header in labels mode), ``path`` of the
-    question it comes from ("" for metadata), ``link`` True when the emitter puts a `Link` there."""
+    question it comes from ("" for metadata), ``link`` True when the emitter puts a `Link` there,
+    ``zone`` the time zone of a timestamp column (``"WIB"``, ``"UTC"``; "" otherwise), shown as a note on
+    the header cell so that even the names-only header says which zone a time is in (FC-11)."""
 
     name: str
     label: str
     path: str = ""
     link: bool = False
+    zone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,8 +389,9 @@ def _cols_time(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumn
 
 
 def _cols_datetime(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumns:
-    return _simple(q, lang, lambda env: _safe_conv(datetime_converter(env.zone), env),
-                   f" ({ctx.tz_tag})")
+    qc = _simple(q, lang, lambda env: _safe_conv(datetime_converter(env.zone), env), f" ({ctx.tz_tag})")
+    (col,) = qc.columns
+    return QuestionColumns(q, (Column(col.name, col.label, col.path, zone=ctx.tz_tag),), qc.make)
 
 
 def _cols_plain_text(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumns:
@@ -645,6 +649,8 @@ def build_plan(
             if qc is not None:
                 qcols.append(qc)
         meta_src = MAIN_META if t.parent is None else REPEAT_META
-        meta = tuple(Column(n, lab.format(tz=tag)) for n, lab in meta_src)
+        meta = tuple(Column(n, lab.format(tz=tag),
+                            zone="UTC" if "(UTC)" in lab else tag if "{tz}" in lab else "")
+                     for n, lab in meta_src)
         plans.append(TablePlan(table=t, meta=meta, questions=tuple(qcols)))
     return Plan(forms=tuple(forms), tables=tuple(plans), questions=tuple(merged), label_lang=lang)

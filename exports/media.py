@@ -59,7 +59,8 @@ class MediaIndex:
                 final = f"{stem}_{n}"
             taken.add(f"{final}.{ext}")
             arc = f"media/{iid}/{final}.{ext}"
-            thumb = f"media/{iid}/thumbs/{final}.jpg" if rec.kind in _PHOTO_KINDS else None
+            thumb = (f"media/{iid}/thumbs/{final}.jpg"
+                     if rec.kind in _PHOTO_KINDS or rec.thumb is not None else None)
             self.by_instance.setdefault(rec.instance_id, []).append(MediaEntry(rec, arc, thumb))
             if rec.key is not None:
                 self.by_key.setdefault(rec.instance_id, {})[rec.key] = (rec, arc)
@@ -70,16 +71,14 @@ class MediaIndex:
 
 
 def thumbnail_bytes(rec: MediaRecord) -> bytes | None:
-    """A small upright JPEG for a photo: storage's thumbnail if readable, else made from the original
-    (EXIF orientation applied, FC-25). None for other kinds or when no file can be read."""
-    if rec.kind not in _PHOTO_KINDS:
-        return None
+    """A small upright JPEG: storage's thumbnail when it has one (photos, pictures sent as files), else,
+    for photos, one made from the original (EXIF orientation applied, FC-25). None otherwise."""
     if rec.thumb is not None:
         try:
             return rec.thumb.read_bytes()
         except OSError:
             pass
-    if rec.source is None:
+    if rec.source is None or rec.kind not in _PHOTO_KINDS:
         return None
     try:
         with Image.open(rec.source) as im:

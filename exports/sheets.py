@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -31,7 +32,8 @@ class SheetStream:
     ``headers`` are the header rows repeated at the top of every continuation sheet (bold, frozen).
     ``link_cols`` are 0-based column indices where rows may hold a `Link`; ``wrap_cols`` columns get
     wrapped text. ``widths`` maps 0-based column index -> width in characters. ``autofilter`` puts a
-    filter on the last header row. The first sheet is created at ``index`` (None = at the end).
+    filter on the last header row. ``notes`` (per column, "" for none) become comments on the first
+    header row. The first sheet is created at ``index`` (None = at the end).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class SheetStream:
         widths: dict[int, float] | None = None,
         autofilter: bool = False,
         freeze: bool = True,
+        notes: Sequence[str] = (),
     ) -> None:
         self._wb = wb
         self._titles = titles
@@ -59,6 +62,7 @@ class SheetStream:
         self._widths = widths or {}
         self._autofilter = autofilter
         self._freeze = freeze
+        self._notes = list(notes)
         self.sheets: list = []
         self.data_rows = 0
         self._rows_here = 0
@@ -77,13 +81,15 @@ class SheetStream:
             ws.freeze_panes = f"A{len(self._headers) + 1}"
         for i, w in self._widths.items():
             ws.column_dimensions[get_column_letter(i + 1)].width = w
-        for h in self._headers:
+        for r, h in enumerate(self._headers):
             cells = []
-            for v in h:
+            for i, v in enumerate(h):
                 c = WriteOnlyCell(ws, clean_text(v) if isinstance(v, str) else v)
                 if c.data_type == "f":  # a label starting with "=" stays text
                     c.data_type = "s"
                 c.font = _BOLD
+                if r == 0 and i < len(self._notes) and self._notes[i]:
+                    c.comment = Comment(self._notes[i], "Suara")
                 cells.append(c)
             ws.append(cells)
         self._rows_here = len(self._headers)

@@ -114,7 +114,7 @@ MEDIA_HEADER = ("_uuid", "question", "kind", "mime", "file", "thumbnail", "bytes
                 "width", "height", "taken_at (EXIF, camera time)", "gps_latitude", "gps_longitude",
                 "caption", "received_at ({tz})", "received_at (UTC)")
 PARADATA_HEADER = ("_uuid", "at ({tz})", "at (UTC)", "event", "question", "old_value", "new_value",
-                   "seconds")
+                   "seconds (spent, or since the previous event)")
 
 
 def _tz_tag(zone_name: str) -> str:
@@ -198,8 +198,9 @@ class _Export:
             title = titles.take(self.forms[-1].form_id if t.parent is None else t.name)
             cols = tp.columns
             links = [i for i, c in enumerate(cols) if c.link]
+            zone_notes = [_zone_note(c.zone, self.options.timezone) for c in cols]
             self.streams[t.path] = SheetStream(wb, titles, title, self.headers(cols), link_cols=links,
-                                               max_rows=self.options.max_rows)
+                                               max_rows=self.options.max_rows, notes=zone_notes)
             self.emitters[t.path] = [qc.make(env) for qc in tp.questions]
         tag = self.tag
         qual_cols = [h.format(tz=tag) for h in QUAL_HEADER]
@@ -428,13 +429,18 @@ class _Export:
         cell = self.text.cell
         ids = self.result.instance_ids
         zone = self.zone
+        last: tuple[str, datetime] | None = None
         for ev in events:
             if ev.instance_id not in ids:
                 continue
+            prev, last = last, (ev.instance_id, ev.at)
             if ev.key is not None and not self.keep_key(ev.key):
                 continue
+            secs = ev.seconds
+            if secs is None and prev is not None and prev[0] == ev.instance_id:
+                secs = seconds_between(prev[1], ev.at)
             stream.append([cell(ev.instance_id), local_naive(ev.at, zone), _utc(ev.at), cell(ev.kind),
-                           cell(ev.key), _value_cell(cell, ev.old), _value_cell(cell, ev.new), ev.seconds])
+                           cell(ev.key), _value_cell(cell, ev.old), _value_cell(cell, ev.new), secs])
         stream.close()
         self.result.rows[stream.title] = stream.data_rows
         self.paradata_rows = stream.data_rows
@@ -468,7 +474,7 @@ class _Export:
                 if self.options.media and (r.source is None or not r.source.is_file()):
                     missing += 1
                 thumb = None
-                if r.kind in ("photo", "image"):
+                if r.kind in ("photo", "image") or r.thumb is not None:
                     if embedded < self.options.max_thumbnails:
                         thumb = thumbnail_bytes(r)
                     else:
@@ -690,6 +696,14 @@ class _Export:
             rows += [[None, cell(n)] for n in self.result.notes]
         for r in rows:
             ws.append(r)
+
+
+def _zone_note(zone: str, zone_name: str) -> str:
+    if zone == "UTC":
+        return "Time in UTC."
+    if zone:
+        return f"Time in {zone_name} ({zone}), not UTC; the *_utc column beside it is in UTC."
+    return ""
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -473,7 +473,8 @@ def test_paradata_rows_with_times_and_only_exported_submissions(tmp_path):
               EventRecord("u9", T0, "shown", "t")]
     export_workbook([f], [sub("u1", {"t": "hi"})], events=events, out=out)
     rows = table(out, "Paradata")
-    assert [(r["_uuid"], r["event"], r["question"], r["new_value"], r["seconds"]) for r in rows] == [
+    assert [(r["_uuid"], r["event"], r["question"], r["new_value"], r["seconds (spent, or since the previous event)"])
+            for r in rows] == [
         ("u1", "shown", "t", None, None), ("u1", "answered", "t", "hi", 4)]
     assert rows[1]["at (WIB)"] == datetime(2024, 9, 7, 9, 55, 4)
 
@@ -534,3 +535,23 @@ def test_exported_at_shown_in_wib_and_utc(tmp_path):
     assert about["exported at (WIB)"] == datetime(2024, 1, 2, 3, 0)
     assert about["exported at (UTC)"] == datetime(2024, 1, 1, 20, 0)
     assert about["submissions exported"] == 0
+
+
+def test_fc11_names_header_notes_say_the_zone(tmp_path):
+    f = form(ALL_TYPES, "types")
+    out = tmp_path / "x.xlsx"
+    export_workbook([f], [sub("u1", {})], out=out)
+    ws = cells(out, "types")
+    notes = {c.value: c.comment.text if c.comment else "" for c in ws[1]}
+    assert "WIB" in notes["start"] and "WIB" in notes["_submission_time"] and "WIB" in notes["dtm"]
+    assert "UTC" in notes["start_utc"] and notes["t"] == ""
+
+
+def test_paradata_seconds_since_previous_event_when_not_given(tmp_path):
+    f = form(ALL_TYPES, "types")
+    out = tmp_path / "x.xlsx"
+    events = [EventRecord("u1", T0, "shown", "t"), EventRecord("u1", T0 + timedelta(seconds=2.5), "answered", "t"),
+              EventRecord("u2", T0 + timedelta(seconds=9), "shown", "t")]
+    export_workbook([f], [sub("u1", {"t": "a"}), sub("u2", {})], events=events, out=out)
+    secs = [r[7] for r in sheet_rows(out, "Paradata")[1:]]
+    assert secs == [None, 2.5, None]  # too-fast answers show up; a new interview starts afresh
