@@ -6,8 +6,8 @@ itself refused the form, and every check *collects* problems instead of stopping
 * each expression column (relevant, constraint, calculation, choice_filter, required, read_only,
   repeat_count, dynamic default) parses with `questionnaires.expressions.parse`;
 * every ``${name}`` (in expressions, labels, hints, messages) names a question, group or repeat;
-  expressions may not use a metadata field (``${start}``: the interview does not hold it), labels may
-  (the caller fills it from paradata, see ``Form.metadata_names``); ``${last-saved#x}`` is refused;
+  expressions may not use a metadata field (``${start}``: the interview does not hold it); labels may
+  (the engine shows a name it does not hold as empty); ``${last-saved#x}`` is refused;
 * calculations do not depend on themselves (``a`` uses ``b`` uses ``a``);
 * ``choice_filter`` only on select questions.
 """
@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from pyxform.utils import default_is_dynamic
+
 from questionnaires.errors import FormProblem
+from questionnaires.expressions import ExpressionError, parse
 
 #: ``${name}`` as XLSForm writes references (name: letters, digits, ``_ - .``).
 REFERENCE = re.compile(r"\$\{\s*([^{}\s]*)\s*\}")
@@ -31,7 +34,7 @@ class SurveyRow:
     """One non-empty survey-sheet row as pyxform normalised its headers.
 
     ``number`` is the 1-based sheet row; ``type`` the type text (list name stripped for selects);
-    ``kind`` one of ``"question"``, ``"select"``, ``"begin"``, ``"end"``, ``"metadata"``, ``"other"``;
+    ``kind`` one of ``"question"``, ``"select"``, ``"begin"``, ``"end"``, ``"metadata"``;
     ``name`` as written (``None`` for end rows); ``data`` pyxform's nested row dict (``bind``,
     ``control``, ``label``…); ``in_loop`` is True inside ``begin loop`` (``%(name)s`` placeholders).
     """
@@ -42,7 +45,6 @@ class SurveyRow:
     name: str | None
     data: Mapping[str, Any]
     in_loop: bool = False
-    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 #: (column shown to the user, where pyxform keeps it in a normalised row)
@@ -103,8 +105,6 @@ def parse_expression(source: str) -> ParsedExpression:
     Raises ExpressionProblem with the parser's plain-words message and position when the expression is
     invalid (unknown function, bad syntax, paths like ``../x``…).
     """
-    from questionnaires.expressions import ExpressionError, parse
-
     try:
         expr = parse(source)
     except ExpressionError as exc:
@@ -114,8 +114,6 @@ def parse_expression(source: str) -> ParsedExpression:
 
 
 def _dynamic_default(value: str, qtype: str) -> bool:
-    from pyxform.utils import default_is_dynamic
-
     try:
         return bool(default_is_dynamic(value, qtype))
     except Exception:  # noqa: BLE001 — pyxform's lexer failing means "not a plain value" to us
