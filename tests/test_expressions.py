@@ -764,3 +764,31 @@ def test_expression_error_pickles_with_its_fields() -> None:
     again = pickle.loads(pickle.dumps(info.value))
     assert (again.message, again.source, again.position) == (info.value.message, "${a} >", 6)
     assert str(again) == str(info.value)
+
+
+def test_precedence_of_every_operator_pair() -> None:
+    """`a op1 b op2 c` for every pair of binary operators and small numbers: binds as XPath 1.0 says
+    (or < and < = != < < <= > >= < + - < * div mod; left-associative), and unary minus binds tighter
+    than any binary operator."""
+    prec = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "+": 5, "-": 5,
+            "*": 6, "div": 6, "mod": 6}
+    values = ["0", "2", "3"]
+    checked = 0
+    for op1 in prec:
+        for op2 in prec:
+            for a in values:
+                for b in values:
+                    for c in values:
+                        flat = f"{a} {op1} {b} {op2} {c}"
+                        if prec[op2] > prec[op1]:
+                            grouped = f"{a} {op1} ({b} {op2} {c})"
+                        else:
+                            grouped = f"({a} {op1} {b}) {op2} {c}"
+                        assert same(ev(flat), ev(grouped)), flat
+                        checked += 1
+        for a in values:
+            for b in values:
+                assert same(ev(f"-{a} {op1} {b}"), ev(f"(-{a}) {op1} {b}")), op1
+                assert same(ev(f"{a} {op1} -{b}"), ev(f"{a} {op1} (-{b})")), op1
+    assert checked == 13 * 13 * 27
+    assert parse("-${a} | ${b}").evaluate(DictContext({"a": "2", "b": "5"})) == -2.0  # -(a | b)

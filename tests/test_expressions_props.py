@@ -255,3 +255,39 @@ def test_typed_evaluation_matches_the_coercions(tree: tuple) -> None:
     assert expr.evaluate_str(ctx) == to_string(value)  # type: ignore[arg-type]
     n, m = expr.evaluate_number(ctx), to_number(value)  # type: ignore[arg-type]
     assert n == m or (n != n and m != m)
+
+
+PRECEDENCE = {"or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "+": 5, "-": 5,
+              "*": 6, "div": 6, "mod": 6}
+UNARY_PRECEDENCE = 7
+
+
+def render_minimal(tree: tuple, parent: int = 0, right_side: bool = False) -> str:
+    """Like `render(tree, refs=True)` but with only the parentheses XPath's precedence needs."""
+    kind = tree[0]
+    if kind == "bin":
+        prec = PRECEDENCE[tree[1]]
+        text = f"{render_minimal(tree[2], prec)} {tree[1]} {render_minimal(tree[3], prec, True)}"
+        return f"({text})" if prec < parent or (prec == parent and right_side) else text
+    if kind == "neg":
+        text = f"-{render_minimal(tree[1], UNARY_PRECEDENCE)}"
+        return f"({text})" if UNARY_PRECEDENCE < parent else text
+    if kind in ("str", "num", "raw"):
+        return render(tree, True)
+    if kind == "f1":
+        if tree[1] == "sum":
+            return render(tree, True)
+        return f"{tree[1]}({render_minimal(tree[2])})"
+    if kind == "f2":
+        return f"{tree[1]}({render_minimal(tree[2])}, {render_minimal(tree[3])})"
+    return f"if({render_minimal(tree[1])}, {render_minimal(tree[2])}, {render_minimal(tree[3])})"
+
+
+@SETTINGS
+@given(TREES)
+def test_precedence_and_associativity(tree: tuple) -> None:
+    """Dropping the parentheses precedence makes redundant changes nothing (or < and < = != < < <= > >=
+    < + - < * div mod < unary minus; binary operators are left-associative)."""
+    full = render(tree, True)
+    minimal = render_minimal(tree)
+    assert outcome(full, Ctx(ANSWERS)) == outcome(minimal, Ctx(ANSWERS)), minimal
