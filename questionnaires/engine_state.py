@@ -277,8 +277,10 @@ class State:
         s = self.slots[j]
         ok = True
         if s.parent >= 0 and not self.slots[s.parent].relevant:
+            # hidden by an ancestor: its own condition was not evaluated (or is stale), so it follows
+            # the ancestor
             ok = self._maybe(s.parent, memo, ctx)
-        if ok and not s.own and s.pn.relevant is not None:
+        elif not s.own and s.pn.relevant is not None:
             ctx.at(s.pn, s.key, s.indices)
             refs = s.pn.relevant.references
             ok = bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
@@ -534,13 +536,15 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
 
     for name in dirty:
         push(name)
+    # The "~total" estimate also depends on which dependencies are answered: recount when a name that
+    # others depend on went from unanswered to answered or back.
+    touched = [bool(heap) and answers.keys() != prev.answers.keys()]
     if now != prev.now:
         for d in plan.now_nodes:
             if d not in queued:
                 queued.add(d)
                 heapq.heappush(heap, d)
     budget = 20 * len(nodes) + 100
-    touched = [False]
     try:
         while heap:
             budget -= 1
