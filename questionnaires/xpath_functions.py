@@ -22,7 +22,8 @@ Rules chosen where ODK implementations differ (documented so tests can pin them)
 * ``substr(s, start[, end])`` uses 0-based ``start`` and exclusive ``end`` (ODK); ``substring`` is XPath's
   1-based version.
 * ``regex(s, pattern)`` is true when the pattern matches anywhere in ``s`` (like Java's ``find``);
-  anchor with ``^…$`` for a full match. Python ``re`` syntax.
+  anchor with ``^…$`` for a full match. Syntax of the ``regex`` package (Python ``re`` plus Unicode
+  properties like ``\\p{L}``, possessive quantifiers and atomic groups, as in Java).
 * Dates: see `questionnaires.xpath_values`. ``date(x)`` of a number takes whole days since 1970-01-01;
   of a date-time text the date as written (no zone shift, FC-11). Empty input gives ``""``; any other
   input that is not a date raises ExpressionError.
@@ -39,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+
+import regex
 
 from questionnaires.xpath_values import (
     NAN,
@@ -153,11 +156,16 @@ def _string_length(s: str) -> float:
 
 
 @lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """The compiled ``pattern`` (cached). Raises ExpressionError when it is not a valid regular expression."""
+def compile_regex(pattern: str) -> regex.Pattern[str]:
+    """The compiled ``pattern`` (cached). Raises ExpressionError when it is not a valid regular expression.
+
+    Uses the `regex` package (https://pypi.org/project/regex/) rather than ``re`` because ODK Collect
+    runs Java regular expressions, and form authors write Java/Unicode classes such as ``\\p{L}``
+    (any letter), ``\\p{Lu}`` or ``\\p{Alpha}`` that ``re`` does not know.
+    """
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError) as exc:
         raise ExpressionError(f"regex pattern {pattern!r} is not valid: {exc}") from None
 
 

@@ -293,6 +293,11 @@ def test_current_node() -> None:
         ("regex('abc123', '[0-9]+')", {}, True),
         ("regex('abc', '^[0-9]+$')", {}, False),
         ("regex(${x}, '^$')", {"x": ""}, True),
+        # Java-style Unicode classes, as written for ODK Collect
+        ("regex(${x}, '^[\\p{L} .-]+$')", {"x": "Siti Nurhaliza-Ayu"}, True),
+        ("regex(${x}, '^[\\p{L} .-]+$')", {"x": "R2D2"}, False),
+        ("regex(${x}, '^\\p{Lu}')", {"x": "jambi"}, False),
+        ("regex(${x}, '^\\d++$')", {"x": "0812"}, True),
         ("join(', ', ${n})", {"n": ["Ani", "Budi"]}, "Ani, Budi"),
         ("join('-', 'a', ${n}, 'b')", {"n": ["1", "2"]}, "a-1-2-b"),
         ("digest('abc', 'SHA-256', 'hex')", {},
