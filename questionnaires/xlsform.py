@@ -55,7 +55,13 @@ from questionnaires.model import (
     Repeat,
     frozen_map,
 )
-from questionnaires.xlsform_checks import ExpressionProblem, SurveyRow, check_rows, parse_expression
+from questionnaires.xlsform_checks import (
+    ExpressionProblem,
+    SurveyRow,
+    check_choice_rows,
+    check_rows,
+    parse_expression,
+)
 from questionnaires.xlsform_read import SourceFile, open_source, problem_from_pyxform, read_workbook
 from questionnaires.xlsform_types import (
     language_code,
@@ -147,6 +153,8 @@ class _Loader:
         scan = self._scan_rows()
         problems = list(scan.problems)
         problems.extend(check_rows(scan.rows, metadata_names=scan.metadata_names))
+        allow_dup = aliases.yes_no.get(self._setting_lc.get("allow_choice_duplicates", "no"), False)
+        problems.extend(check_choice_rows(self.book.choices, allow_duplicates=bool(allow_dup)))
         self.metadata = list(dict.fromkeys(scan.metadata))
         warnings: list[str] = []
         try:
@@ -843,8 +851,11 @@ def _is_generated(d: Mapping[str, Any]) -> bool:
 
 
 def _same_as_ours(p: FormProblem, ours: list[FormProblem]) -> bool:
-    dup_codes = {"duplicate-name", "unknown-reference", "ambiguous-reference"}
-    return any(o.row == p.row and o.code in dup_codes and p.code in (o.code, "pyxform") for o in ours)
+    dup_codes = {"duplicate-name", "unknown-reference", "ambiguous-reference", "duplicate-choice-name"}
+    return any(
+        o.row == p.row and o.sheet == p.sheet and o.code in dup_codes and p.code in (o.code, "pyxform")
+        for o in ours
+    )
 
 
 def _sorted(problems: list[FormProblem]) -> list[FormProblem]:

@@ -268,3 +268,34 @@ def _cycles(calc_refs: Mapping[str, tuple[SurveyRow, frozenset[str]]]) -> list[F
             "break the circle by making one of them use only answers.",
         ))
     return problems
+
+
+def check_choice_rows(
+    rows: Iterable[Mapping[str, Any]] | None, *, allow_duplicates: bool
+) -> list[FormProblem]:
+    """Duplicate choice names within a list on the choices sheet, every one of them (pyxform stops at the
+    first). ``rows`` are the raw sheet rows (row 2 first); ``allow_duplicates`` is the settings'
+    ``allow_choice_duplicates``. Source: XLSForm spec, "Choice names must be unique for each list".
+    """
+    if allow_duplicates or not rows:
+        return []
+    problems: list[FormProblem] = []
+    first: dict[tuple[str, str], int] = {}
+    for number, row in enumerate(rows, start=2):
+        keys = {"_".join(str(k).split()).lower(): v for k, v in row.items()}
+        list_name = keys.get("list_name")
+        name = keys.get("name", keys.get("value"))
+        if list_name is None or name is None:
+            continue
+        key = (str(list_name).strip(), str(name).strip())
+        if key in first:
+            problems.append(FormProblem(
+                "choices", number, "name", "duplicate-choice-name",
+                f"the choice name {key[1]!r} is used twice in the list {key[0]!r} (rows {first[key]} and "
+                f"{number}) — give every choice its own name, or add allow_choice_duplicates = yes on the "
+                "settings sheet if the repetition is intended.",
+            ))
+        else:
+            first[key] = number
+    return problems
+

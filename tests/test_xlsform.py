@@ -1140,3 +1140,25 @@ def test_choice_without_name__error() -> None:
         """
     )
     assert (p.sheet, p.row, p.column) == ("choices", 3, "name")
+
+
+def test_every_duplicate_choice_name_is_reported__error() -> None:
+    found = problems(
+        """
+        | survey |
+        |        | type          | name | label |
+        |        | select_one yn | a    | A     |
+        |        | select_one ab | b    | B     |
+        | choices |
+        |         | list_name | name | label |
+        |         | yn        | y    | Y     |
+        |         | yn        | y    | Y2    |
+        |         | ab        | a    | A     |
+        |         | ab        | a    | A2    |
+        """
+    )
+    assert [where(p) for p in found] == [
+        ("choices", 3, "name", "duplicate-choice-name"),
+        ("choices", 5, "name", "duplicate-choice-name"),
+    ]
+    assert "rows 4 and 5" in found[1].message
