@@ -145,7 +145,7 @@ class Repository:
     def __init__(self, db: Database, media: MediaStore | None = None) -> None:
         self.db = db
         self.media = media
-        self._forms: dict[int, Form] = {}
+        self._forms: dict[int, tuple[str, Form]] = {}  # id -> (xlsx sha256, parsed form)
         self._forms_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ helpers
@@ -206,10 +206,9 @@ class Repository:
         """Store a parsed form and its original .xlsx bytes; returns its `FormVersion`.
 
         * The same bytes (same SHA-256) again -> the existing row (re-activated if it had been superseded).
-        * New bytes for a ``form_id`` whose active version has no submissions yet -> that row is
-          replaced in place (nothing depends on it).
-        * Otherwise a new row is created and becomes the only active version of ``form_id``; versions
-          with submissions are frozen and keep serving their submissions.
+        * New bytes -> a new row (new id) that becomes the only active version of ``form_id``. The
+          previously active version is frozen (kept, inactive) if it has submissions, else deleted
+          (nothing depends on it; SQLite may reuse its id, which `load_form`'s cache allows for).
         """
         import hashlib
 
@@ -228,25 +227,24 @@ class Repository:
             else:
                 actives = s.exec(select(FormVersion).where(FormVersion.form_id == form.form_id,
                                                            col(FormVersion.active).is_(True))).all()
-                fv = None
                 for old in actives:
                     used = s.exec(select(func.count()).select_from(Submission)
                                   .where(Submission.form_version_id == old.id)).one()
-                    if not used and fv is None:
-                        fv = old  # unused: rewrite in place
-                    else:
-                        old.active = False
+                    if used:
+                        old.active = False  # frozen: keeps serving its submissions
                         s.add(old)
-                if fv is None:
-                    fv = FormVersion(form_id=form.form_id, xlsx=xlsx, xlsx_sha256=sha)
-                fv.version, fv.title, fv.xlsx, fv.xlsx_sha256 = form.version, form.title, xlsx, sha
-                fv.definition, fv.published_at, fv.published_by, fv.active = definition, now, published_by, True
+                    else:
+                        s.delete(old)  # never used: replaced (caches check the SHA-256, see load_form)
+                s.flush()
+                fv = FormVersion(form_id=form.form_id, version=form.version, title=form.title, xlsx=xlsx,
+                                 xlsx_sha256=sha, definition=definition, published_at=now,
+                                 published_by=published_by, active=True)
                 s.add(fv)
             s.flush()
             s.refresh(fv)
         assert fv.id is not None
         with self._forms_lock:
-            self._forms[fv.id] = form
+            self._forms[fv.id] = (fv.xlsx_sha256, form)
         return fv
 
     def active_form_versions(self) -> list[FormVersion]:
@@ -276,14 +274,18 @@ class Repository:
         return fv
 
     def load_form(self, form_version_id: int) -> Form:
-        """The parsed `Form` of a version (parsed once from the stored .xlsx, then cached).
+        """The parsed `Form` of a version (parsed once from the stored .xlsx, then cached by id + SHA-256).
 
         Raises NotFound; a stored workbook that no longer parses raises the reader's FormError.
         """
+        with self.db.session() as s:
+            sha = s.exec(select(FormVersion.xlsx_sha256).where(FormVersion.id == form_version_id)).first()
+        if sha is None:
+            raise NotFound(f"form version {form_version_id}")
         with self._forms_lock:
             cached = self._forms.get(form_version_id)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] == sha:  # keyed by content too: an id reused after a
+            return cached[1]                          # replaced unused version never serves a stale parse
         fv = self.form_version(form_version_id)
         from questionnaires.xlsform import load_xlsform  # the core's reader (lazy: heavy import)
 
@@ -292,7 +294,8 @@ class Repository:
         suffix = ".xlsx" if fv.xlsx[:4] == b"PK\x03\x04" else ".xls" if fv.xlsx[:4] == b"\xd0\xcf\x11\xe0" else ""
         form = load_xlsform(fv.xlsx, filename=f"{fv.form_id}{suffix}" if suffix else None)
         with self._forms_lock:
-            return self._forms.setdefault(form_version_id, form)
+            self._forms[form_version_id] = (fv.xlsx_sha256, form)
+        return form
 
     # ------------------------------------------------------------------------------------- people
     def upsert_person(self, telegram_id: int, *, display_name: str, language: str, role: str | None = None,

@@ -190,14 +190,17 @@ def test_publish_form_same_bytes_same_version_and_versions_with_answers_are_froz
     fv1 = repo.publish_form(make_form("1"), b"v1", published_by=None, now=T0)
     assert repo.publish_form(make_form("1"), b"v1", published_by=None, now=T0).id == fv1.id
     fv1b = repo.publish_form(make_form("1b"), b"v1b", published_by=None, now=T0)
-    assert fv1b.id == fv1.id and fv1b.version == "1b"  # no submissions yet: replaced in place
-    sub = repo.start_submission(form_version_id=fv1.id, mode="enumerator", person_id=None, language="id",
+    assert fv1b.version == "1b" and [v.id for v in repo.form_versions("survei")] == [fv1b.id]  # 1 replaced
+    sub = repo.start_submission(form_version_id=fv1b.id, mode="enumerator", person_id=None, language="id",
                                 progress=P(), update_id=None, now=T0)
     fv2 = repo.publish_form(make_form("2"), b"v2", published_by=None, now=T0)
-    assert fv2.id != fv1.id
-    assert repo.form_version(fv1.id).xlsx == b"v1b" and not repo.form_version(fv1.id).active
+    assert fv2.id != fv1b.id
+    assert repo.form_version(fv1b.id).xlsx == b"v1b" and not repo.form_version(fv1b.id).active  # frozen
     assert [v.id for v in repo.active_form_versions()] == [fv2.id]
-    assert repo.get_submission(sub.id).form_version_id == fv1.id
+    assert repo.get_submission(sub.id).form_version_id == fv1b.id
+    assert repo.publish_form(make_form("1b"), b"v1b", published_by=None, now=T0).id == fv1b.id  # re-activated
+    assert [v.id for v in repo.active_form_versions()] == [fv1b.id]
+    repo.publish_form(make_form("2"), b"v2", published_by=None, now=T0)
     assert [v.version for v in repo.form_versions("survei")] == ["1b", "2"]
     assert repo.form_version(fv2.id).definition["children"][1]["type"] == "integer"
     assert repo.load_form(fv2.id).version == "2"
@@ -405,3 +408,27 @@ def test_withdrawal_of_an_enumerator_keeps_the_interviews_they_ran(repo: Reposit
         ev = s.exec(select(Event).where(Event.kind == "deleted")).one()
     assert ev.person_id is None and ev.submission_id is None and ev.detail == {"submissions": 1, "answers": 0,
                                                                                 "media": 0}
+
+
+def test_a_replaced_version_is_never_served_from_another_process_cache(repo: Repository) -> None:
+    """An unused version replaced by a new workbook may get the same id back (SQLite): caches notice."""
+    from pathlib import Path
+
+    from questionnaires.xlsform import load_xlsform
+
+    path = Path(__file__).resolve().parent.parent / "questionnaires" / "forms" / "jambi_voter_survey.xlsx"
+    real = load_xlsform(path)
+    draft = make_form("draft", form_id=real.form_id)
+    fv_draft = repo.publish_form(draft, b"draft-bytes", published_by=None, now=T0)
+    other_process = Repository(repo.db)
+    other_process._forms[fv_draft.id] = (fv_draft.xlsx_sha256, draft)  # it had parsed the draft
+    assert other_process.load_form(fv_draft.id) is draft
+    fv_real = repo.publish_form(real, path.read_bytes(), published_by=None, now=T0)
+    assert [v.id for v in repo.form_versions(real.form_id)] == [fv_real.id]
+    assert fv_real.id == fv_draft.id or not repo.db.is_sqlite  # SQLite hands the max rowid out again
+    if fv_real.id == fv_draft.id:  # the id came back: the other process must re-parse
+        got = other_process.load_form(fv_real.id)
+        assert got is not draft and got.version == real.version
+        assert [q.path for q in got.questions()] == [q.path for q in real.questions()]
+    with pytest.raises(NotFound):
+        repo.load_form(10**9)
