@@ -58,6 +58,7 @@ from questionnaires.model import (
 from questionnaires.xlsform_checks import (
     ExpressionProblem,
     SurveyRow,
+    check_choice_lists_exist,
     check_choice_rows,
     check_rows,
     parse_expression,
@@ -155,6 +156,7 @@ class _Loader:
         problems.extend(check_rows(scan.rows, metadata_names=scan.metadata_names))
         allow_dup = aliases.yes_no.get(self._setting_lc.get("allow_choice_duplicates", "no"), False)
         problems.extend(check_choice_rows(self.book.choices, allow_duplicates=bool(allow_dup)))
+        problems.extend(check_choice_lists_exist(scan.rows, self.book.choices))
         self.metadata = list(dict.fromkeys(scan.metadata))
         warnings: list[str] = []
         try:
@@ -851,7 +853,10 @@ def _is_generated(d: Mapping[str, Any]) -> bool:
 
 
 def _same_as_ours(p: FormProblem, ours: list[FormProblem]) -> bool:
-    dup_codes = {"duplicate-name", "unknown-reference", "ambiguous-reference", "duplicate-choice-name"}
+    dup_codes = {
+        "duplicate-name", "unknown-reference", "ambiguous-reference", "duplicate-choice-name",
+        "missing-choice-list",
+    }
     return any(
         o.row == p.row and o.sheet == p.sheet and o.code in dup_codes and p.code in (o.code, "pyxform")
         for o in ours

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyxform.utils import default_is_dynamic
+from pyxform.xls2json import RE_SELECT
 
 from questionnaires.errors import FormProblem
 from questionnaires.expressions import ExpressionError, parse
@@ -297,5 +298,43 @@ def check_choice_rows(
             ))
         else:
             first[key] = number
+    return problems
+
+
+def check_choice_lists_exist(
+    rows: Iterable[SurveyRow], choice_rows: Iterable[Mapping[str, Any]] | None
+) -> list[FormProblem]:
+    """Every select (not from a file) whose list is not on the choices sheet, each row reported.
+
+    Silent when the choices sheet has no ``list_name`` column at all (that is reported once, elsewhere).
+    """
+    lists: set[str] = set()
+    has_column = False
+    for row in choice_rows or []:
+        keys = {"_".join(str(k).split()).lower(): v for k, v in row.items()}
+        if "list_name" in keys:
+            has_column = True
+            lists.add(str(keys["list_name"]).strip())
+    if choice_rows and not has_column:
+        return []
+    problems: list[FormProblem] = []
+    for r in rows:
+        if r.kind != "select" or "from_file" in r.type or "from file" in r.type:
+            continue
+        m = RE_SELECT.search(str(r.data.get("type", "")))
+        list_name = m.group("list_name") if m else None
+        if not list_name or "${" in list_name or list_name in lists:
+            continue
+        if choice_rows:
+            message = (
+                f"the choice list {list_name!r} is not on the choices sheet — add its choices there "
+                f"(list_name {list_name}) or correct the list name."
+            )
+        else:
+            message = (
+                f"this select uses the choice list {list_name!r}, but the form has no choices sheet — add a "
+                "sheet named \"choices\" with the columns list_name, name and label."
+            )
+        problems.append(FormProblem("survey", r.number, "type", "missing-choice-list", message))
     return problems
 

@@ -259,8 +259,10 @@ def _repaired(
 def test_fmtm_buildings_problems_and_repaired_languages(tmp_path: Path) -> None:
     found = _problems("fmtm_buildings.xls")
     codes = Counter(p.code for p in found)
-    # ${last-saved#…} defaults (9 rows), ${feature} triggers naming nothing (10 rows), the missing list.
-    assert codes == {"bad-expression": 9, "unknown-reference": 10, "missing-choice-list": 1}
+    # ${last-saved#…} defaults (9 rows), ${feature} triggers naming nothing (10 rows), and the five
+    # selects of the missing yes_no list (pyxform itself stops at the first, row 34).
+    assert codes == {"bad-expression": 9, "unknown-reference": 10, "missing-choice-list": 5}
+    assert [p.row for p in found if p.code == "missing-choice-list"] == [34, 36, 37, 42, 46]
     assert ("survey", 8, "trigger") in {(p.sheet, p.row, p.column) for p in found}
 
     def fix(row: dict[str, Any]) -> dict[str, Any]:

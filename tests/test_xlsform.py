@@ -1162,3 +1162,24 @@ def test_every_duplicate_choice_name_is_reported__error() -> None:
         ("choices", 5, "name", "duplicate-choice-name"),
     ]
     assert "rows 4 and 5" in found[1].message
+
+
+def test_every_missing_choice_list_is_reported__error() -> None:
+    found = problems(
+        """
+        | survey |
+        |        | type                  | name | label |
+        |        | select_one yn         | a    | A     |
+        |        | select_multiple other | b    | B     |
+        |        | select one from yn    | c    | C     |
+        | choices |
+        |         | list_name | name | label |
+        |         | ab        | a    | A     |
+        """
+    )
+    assert [where(p) for p in found] == [
+        ("survey", 2, "type", "missing-choice-list"),
+        ("survey", 3, "type", "missing-choice-list"),
+        ("survey", 4, "type", "missing-choice-list"),
+    ]
+    assert "'other'" in found[1].message
