@@ -11,7 +11,8 @@ writes rows to the data sheet, the repeat sheet (0-4 members) and, for open answ
 
 Every measurement runs in its own child process; peak RSS is that child's ``ru_maxrss`` (os.wait4).
 Times are CPU seconds of the child (``time.process_time``; wall time printed beside): the machine is
-shared, and CPU time is far less disturbed by other load. Up to 10k the best of ``--repeat`` runs is kept.
+shared, and CPU time is far less disturbed by other load. Up to 10k Suara and the floor run alternately
+``--repeat`` times and the best CPU time of each is kept.
 Input costs are subtracted so only writing is compared: Suara's figure is (export with the synthetic
 generator) - (the generator alone); the floor replays the exact cell values Suara appended (captured
 once, per sheet, to a pickle stream) and its figure is (replay + write) - (replay alone). Normal mode
@@ -297,11 +298,18 @@ def run_child(job: str, n: int, tmp: Path) -> tuple[dict, float]:
     return ast.literal_eval(line[len("RESULT "):]), usage.ru_maxrss / 1024  # KiB on Linux -> MiB
 
 
-def _best(job: str, n: int, tmp: Path, times: int) -> tuple[dict, float]:
-    """Best (lowest CPU) of ``times`` runs; the peak RSS reported is the highest seen."""
-    runs = [run_child(job, n, tmp) for _ in range(max(1, times))]
-    best = min(runs, key=lambda r: r[0]["seconds"])
-    return best[0], max(r[1] for r in runs)
+def _best_pair(n: int, tmp: Path, times: int) -> tuple[tuple[dict, float], tuple[dict, float]]:
+    """Suara and floor run alternately ``times`` times (so both see the same background load); for each,
+    the run with the lowest CPU time is kept and the highest peak RSS seen is reported."""
+    runs: dict[str, list[tuple[dict, float]]] = {"suara": [], "floor": []}
+    for _ in range(max(1, times)):
+        for job in ("suara", "floor"):
+            runs[job].append(run_child(job, n, tmp))
+    out = []
+    for job in ("suara", "floor"):
+        best = min(runs[job], key=lambda r: r[0]["seconds"])
+        out.append((best[0], max(r[1] for r in runs[job])))
+    return out[0], out[1]
 
 
 def main() -> None:
@@ -309,7 +317,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--normal-max", type=int, default=10000,
                     help="largest size run in openpyxl normal mode (default 10000: at 100k it needs GBs)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per way up to 10k (best CPU time kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per way up to 10k (best CPU time kept)")
     ap.add_argument("--profile", type=int, default=0, help="print a cProfile of Suara's export at this size")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -327,8 +335,7 @@ def main() -> None:
             tmp = Path(tmpd)
             run_child("capture", n, tmp)
             times = args.repeat if n <= 10000 else 1
-            suara, suara_rss = _best("suara", n, tmp, times)
-            floor, floor_rss = _best("floor", n, tmp, times)
+            (suara, suara_rss), (floor, floor_rss) = _best_pair(n, tmp, times)
             rows = [("suara", suara, suara_rss), ("floor", floor, floor_rss)]
             if n <= args.normal_max:
                 normal, normal_rss = run_child("normal", n, tmp)

@@ -469,7 +469,8 @@ def _cols_select_multiple(q: MergedQuestion, lang: str, ctx: PlanContext) -> Que
                 return
             asked[path] += 1
             picked = v.split()
-            counts.update(picked)
+            for p in picked:
+                counts[p] = counts.get(p, 0) + 1
             if shown is not None:
                 row.append(cell("; ".join(shown.get(p, p) for p in picked)) if picked else None)
             else:

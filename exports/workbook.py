@@ -152,7 +152,13 @@ class _Export:
         self.wb = Workbook(write_only=True)
         self.titles = SheetTitles()
         self.tally = Tally()
-        self.cut = [0]
+        # per-run caches of the repeat pass: answer key -> (instance key, path); instance key -> info;
+        # rows written per repeat table; table path -> (stream, emitters)
+        self._key_cache: dict[str, tuple[str, str]] = {}
+        self._inst_cache: dict[str, tuple[str, str, tuple[int, ...]]] = {}
+        self._counters: dict[str, int] = {}
+        self._tables: dict[str, tuple[SheetStream, list]] = {}
+        self._main_title = ""
 
     # ------------------------------------------------------------------------------------- helpers
     def headers(self, cols) -> list[list[object]]:
@@ -202,6 +208,8 @@ class _Export:
             self.streams[t.path] = SheetStream(wb, titles, title, self.headers(cols), link_cols=links,
                                                max_rows=self.options.max_rows, notes=zone_notes)
             self.emitters[t.path] = [qc.make(env) for qc in tp.questions]
+            self._tables[t.path] = (self.streams[t.path], self.emitters[t.path])
+        self._main_title = self.streams[""].base_title
         tag = self.tag
         qual_cols = [h.format(tz=tag) for h in QUAL_HEADER]
         self.qual = SheetStream(wb, titles, titles.take("Qualitative"), [qual_cols], link_cols=[9],
@@ -309,12 +317,9 @@ class _Export:
         self.result.by_status = dict(by_status)
 
     # ---------------------------------------------------------------------------------- repeats
-    _key_cache: dict[str, tuple[str, str]]
-    _inst_cache: dict[str, tuple[str, str, tuple[int, ...]]]
-
     def _inst_info(self, inst_key: str) -> tuple[str, str, tuple[int, ...]]:
         """(table path, parent instance key, sort key) of a repeat instance key like ``a[1]/b[2]``."""
-        cache = self.__dict__.setdefault("_inst_cache", {})
+        cache = self._inst_cache
         got = cache.get(inst_key)
         if got is None:
             m = _SEG.match(inst_key)
@@ -335,7 +340,9 @@ class _Export:
         return got
 
     def _repeats(self, rec: SubmissionRecord, main_ctx: RowContext, main_index: int) -> None:
-        cache = self.__dict__.setdefault("_key_cache", {})
+        """Rows of every repeat instance of one submission, parents before children, with row keys."""
+        cache = self._key_cache
+        info_of = self._inst_cache
         inst: dict[str, dict[str, str]] = {}
         for k, v in rec.answers.items():
             if "[" not in k:
@@ -348,41 +355,43 @@ class _Export:
             if d is None:
                 d = inst[info[0]] = {}
             d[info[1]] = v
-        for rk, count in rec.repeat_counts.items():
-            for i in range(1, int(count) + 1):
-                inst.setdefault(f"{rk}[{i}]", {})
-        # every ancestor instance gets a row too
-        for ik in list(inst):
-            parent = self._inst_info(ik)[1]
-            while parent and parent not in inst:
-                inst[parent] = {}
-                parent = self._inst_info(parent)[1]
+        if rec.repeat_counts:
+            for rk, count in rec.repeat_counts.items():
+                for i in range(1, int(count) + 1):
+                    inst.setdefault(f"{rk}[{i}]", {})
         if not inst:
             return
-        keys = sorted(inst, key=lambda k: self._inst_info(k)[2])
+        # every ancestor instance gets a row too
+        for ik in list(inst):
+            got = info_of.get(ik) or self._inst_info(ik)
+            parent = got[1]
+            while parent and parent not in inst:
+                inst[parent] = {}
+                parent = (info_of.get(parent) or self._inst_info(parent))[1]
+        keys = sorted(inst, key=lambda k: (info_of.get(k) or self._inst_info(k))[2]) if len(inst) > 1 else list(inst)
         indexes: dict[str, int] = {}
-        counters = self.__dict__.setdefault("_counters", Counter())
-        main_title = self.streams[""].title
+        counters = self._counters
+        tables = self._tables
+        iid = rec.instance_id
         for ik in keys:
-            table_path, parent, _ = self._inst_info(ik)
-            stream = self.streams.get(table_path)
-            if stream is None:
+            table_path, parent, _ = info_of.get(ik) or self._inst_info(ik)
+            t = tables.get(table_path)
+            if t is None:
                 continue
-            counters[table_path] += 1
-            idx = counters[table_path]
+            stream, emitters = t
+            idx = counters[table_path] = counters.get(table_path, 0) + 1
             indexes[ik] = idx
             if parent:
                 p_idx = indexes.get(parent)
-                p_title = self.streams[self._inst_info(parent)[0]].title
+                p_title = tables[info_of[parent][0]][0].base_title
             else:
-                p_idx, p_title = main_index, main_title
-            ctx = RowContext(instance_id=main_ctx.instance_id, instance_key=ik, table_path=table_path,
-                             media=main_ctx.media, qual=main_ctx.qual)
+                p_idx, p_title = main_index, self._main_title
+            ctx = RowContext(iid, ik, table_path, main_ctx.media, main_ctx.qual)
             row: list = []
             values = inst[ik]
-            for e in self.emitters[table_path]:
+            for e in emitters:
                 e(values, row, ctx)
-            row += [idx, p_idx, p_title, rec.instance_id]
+            row += [idx, p_idx, p_title, iid]
             stream.append(row)
 
     # ------------------------------------------------------------------------------ qualitative
