@@ -54,11 +54,18 @@ class MergedQuestion:
     choices: tuple[Choice, ...]
     versions: list[str]
     table: MergedTable | None = None
+    column: str = ""
 
     @property
     def name(self) -> str:
         """The question's name (``${name}``)."""
         return self.question.name
+
+    @property
+    def cname(self) -> str:
+        """The column name: the question name, or its path when two questions of one sheet share a name
+        (possible across versions when a question moved between groups)."""
+        return self.column or self.question.name
 
     @property
     def type(self) -> str:
@@ -319,8 +326,8 @@ def _tz_tag(env_zone_name: str) -> str:
 def _cols_text(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumns:
     parts = ctx.text_parts.get(q.path, 1)
     label = _label(q, lang)
-    cols = [Column(q.name, label, q.path)]
-    cols += [Column(f"{q.name}_part{i}", f"{label} (part {i})", q.path) for i in range(2, parts + 1)]
+    cols = [Column(q.cname, label, q.path)]
+    cols += [Column(f"{q.cname}_part{i}", f"{label} (part {i})", q.path) for i in range(2, parts + 1)]
     path = q.path
     qual = q.type == "text"
     nparts = parts
@@ -369,7 +376,7 @@ def _simple(q: MergedQuestion, lang: str, conv_factory: Callable[[EmitEnv], Call
 
         return emit
 
-    return QuestionColumns(q, (Column(q.name, _label(q, lang) + label_suffix, q.path),), make)
+    return QuestionColumns(q, (Column(q.cname, _label(q, lang) + label_suffix, q.path),), make)
 
 
 def _cols_integer(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumns:
@@ -436,7 +443,7 @@ def _cols_select_one(q: MergedQuestion, lang: str, ctx: PlanContext) -> Question
 
         return emit
 
-    return QuestionColumns(q, (Column(q.name, _label(q, lang), q.path),), make)
+    return QuestionColumns(q, (Column(q.cname, _label(q, lang), q.path),), make)
 
 
 def _cols_select_multiple(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumns:
@@ -446,11 +453,11 @@ def _cols_select_multiple(q: MergedQuestion, lang: str, ctx: PlanContext) -> Que
         names.append("other")
     label = _label(q, lang)
     by_name = {c.name: c for c in q.choices}
-    cols = [Column(q.name, label, q.path)]
+    cols = [Column(q.cname, label, q.path)]
     for n in names:
         c = by_name.get(n)
         clabel = _choice_label(c, lang) if c else "Other"
-        cols.append(Column(f"{q.name}/{n}", f"{label} / {clabel}", q.path))
+        cols.append(Column(f"{q.cname}/{n}", f"{label} / {clabel}", q.path))
     rank = q.type == "rank"
     nones = [None] * len(names)
     width = len(names)
@@ -492,11 +499,11 @@ def _cols_geopoint(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionCo
     path = q.path
     label = _label(q, lang)
     cols = (
-        Column(q.name, label, q.path),
-        Column(f"_{q.name}_latitude", f"{label} (latitude)", q.path),
-        Column(f"_{q.name}_longitude", f"{label} (longitude)", q.path),
-        Column(f"_{q.name}_altitude", f"{label} (altitude, m)", q.path),
-        Column(f"_{q.name}_precision", f"{label} (precision, m)", q.path),
+        Column(q.cname, label, q.path),
+        Column(f"_{q.cname}_latitude", f"{label} (latitude)", q.path),
+        Column(f"_{q.cname}_longitude", f"{label} (longitude)", q.path),
+        Column(f"_{q.cname}_altitude", f"{label} (altitude, m)", q.path),
+        Column(f"_{q.cname}_precision", f"{label} (precision, m)", q.path),
     )
     empty = [None] * 5
 
@@ -528,9 +535,9 @@ def _cols_media(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColum
     path = q.path
     label = _label(q, lang)
     timed = q.type in ("audio", "video")
-    cols = [Column(q.name, label, q.path), Column(f"{q.name}_URL", f"{label} (link)", q.path, link=True)]
+    cols = [Column(q.cname, label, q.path), Column(f"{q.cname}_URL", f"{label} (link)", q.path, link=True)]
     if timed:
-        cols.append(Column(f"{q.name}_duration_s", f"{label} (duration, s)", q.path))
+        cols.append(Column(f"{q.cname}_duration_s", f"{label} (duration, s)", q.path))
     width = len(cols)
     qual = q.type == "audio"
 
@@ -643,6 +650,11 @@ def build_plan(
         if t.parent is not None and not wanted(t):
             continue
         qcols = []
+        seen_names: dict[str, int] = {}
+        for q in t.questions:
+            seen_names[q.name] = seen_names.get(q.name, 0) + 1
+        for q in t.questions:
+            q.column = q.path if seen_names[q.name] > 1 else ""
         for q in t.questions:
             if not _selected(q, only):
                 continue

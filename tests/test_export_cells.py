@@ -104,3 +104,28 @@ def test_plan_types_and_subset():
     sub = build_plan([f], questions=["v"])
     assert len(sub.tables) == 1
     assert build_plan([f], text_lengths={"r/t": 70_000}).tables[1].columns[2].name == "t_part3"
+
+
+def test_a_question_moved_between_groups_keeps_two_distinct_columns():
+    v1 = form("""
+| survey |  |  |  |
+| | type | name | label |
+| | begin group | a | A |
+| | text | q | Q |
+| | end group | | |
+| settings | | | |
+| | form_id | version | |
+| | mv | 1 | |
+""")
+    v2 = form("""
+| survey |  |  |  |
+| | type | name | label |
+| | begin group | b | B |
+| | text | q | Q |
+| | end group | | |
+| settings | | | |
+| | form_id | version | |
+| | mv | 2 | |
+""")
+    names = [c.name for c in build_plan([v1, v2]).tables[0].columns]
+    assert "a/q" in names and "b/q" in names and "q" not in names
