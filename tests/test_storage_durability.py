@@ -45,6 +45,7 @@ def _child_answer_loop(db: Database, submission_id: int, first_update: int, wfd:
     (``dispose(close=False)``, SQLAlchemy's rule for forked processes), so it opens its own.
     """
     code = 0
+    signal.alarm(60)  # a stuck child dies (and the test fails) instead of hanging the run
     try:
         db.engine.dispose(close=False)
         repo = Repository(db)
@@ -212,6 +213,7 @@ def test_media_files_are_never_half_written_under_sigkill(tmp_path) -> None:
         if pid == 0:
             os.close(r)
             code = 0
+            signal.alarm(60)
             try:
                 for p in photos:
                     m = store.put(p, declared_kind="photo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 
 import pytest
@@ -119,6 +120,7 @@ def test_two_processes_starting_on_a_new_sqlite_file_both_succeed(sqlite_url: st
         pid = os.fork()
         if pid == 0:
             code = 1
+            signal.alarm(60)  # never hang the test run
             try:
                 open_database(sqlite_url).close()
                 code = 0
