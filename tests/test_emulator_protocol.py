@@ -95,6 +95,13 @@ def test_blocking_wait_message_from_a_thread(emu: Emulator) -> None:
     urllib.request.urlopen(req, timeout=5).read()
     msg = wati.wait_message(since=mark, contains="1/3", timeout=2)
     assert msg.message_id == 1 and wati.messages_since(mark) == [msg]
+    body = json.dumps({"chat_id": 1403, "text": "Pilih bahasa:", "reply_markup": {"inline_keyboard": [[
+        {"text": "Bahasa Indonesia", "callback_data": "l:id"}, {"text": "English", "callback_data": "l:en"}]]}})
+    mark = wati.mark()
+    req = urllib.request.Request(f"{emu.base_url}{emu.token}/sendMessage", data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+    assert wati.wait_message(since=mark, contains="English", timeout=2).text == "Pilih bahasa:"  # a button label
 
 
 async def test_keyboard_edits_delete_and_chat_action(emu: Emulator) -> None:

@@ -22,12 +22,12 @@ set/getChatMenuButton, getChat, set/getMyDescription, logOut, close. Any other m
 bytes, answerCallbackQuery text 200, HTML parse mode (unknown/unclosed tags, bare ``<``).
 
 Faults: :meth:`Emulator.fail_next` (429 + retry_after, 403, 400...), :meth:`Emulator.drop_next_connection`
-(optionally after the call took effect), :meth:`Emulator.redeliver`, :meth:`Emulator.set_latency`,
+(optionally after the call took effect), :meth:`Emulator.redeliver`, :meth:`Emulator.set_latency`, :meth:`Emulator.set_flood_limit`,
 :meth:`ScriptedUser.block` (403 + my_chat_member), :meth:`ScriptedUser.send_big_file_stub`.
 
 Known differences from Telegram: private chats only; MarkdownV2/Markdown texts are not parsed (shown as
 sent); plain-http webhooks to localhost are allowed; uploaded photos keep one size (the bytes sent);
-no flood control unless injected; callback queries never expire.
+flood control only when switched on (a plain token bucket); callback queries never expire.
 
 Telegram types never leave ``bot/``; apart from :mod:`bot.emulator.harness` this package imports nothing
 from ``telegram``.

@@ -429,12 +429,13 @@ class ScriptedUser:
 
     def wait_message(self, *, since: int, contains: str | None = None, timeout: float = 10.0) -> BotMessage:
         """Block until the bot sends or edits a message here after ``since`` (a :meth:`mark`), optionally one
-        whose text/caption contains ``contains``; returns it. ``TimeoutError`` otherwise."""
+        whose text/caption or one of whose inline button labels contains ``contains``; returns it.
+        ``TimeoutError`` otherwise."""
         found: list[BotMessage] = []
 
         def pred() -> bool:
             for m in self.messages_since(since):
-                if contains is None or contains in m.shown_text:
+                if contains is None or _shows(m, contains):
                     found.append(m)
                     return True
             return False
@@ -450,7 +451,7 @@ class ScriptedUser:
 
         def pred() -> bool:
             for m in self.messages_since(since):
-                if contains is None or contains in m.shown_text:
+                if contains is None or _shows(m, contains):
                     found.append(m)
                     return True
             return False
@@ -458,6 +459,11 @@ class ScriptedUser:
         what = f"a message to {self!r}" + (f" containing {contains!r}" if contains else "")
         await self._emu._wait_async(pred, timeout, what, chat_id=self.chat_id, recheck=False)
         return found[0]
+
+
+def _shows(msg: BotMessage, needle: str) -> bool:
+    """True when ``needle`` is in the message's text/caption or in one of its inline button labels."""
+    return needle in msg.shown_text or any(needle in label for row in msg.inline_buttons() for label, _ in row)
 
 
 def _ext(file_name: str, default: str) -> str:
