@@ -265,3 +265,37 @@ def test_per_chat_processor_keys() -> None:
     assert PerChatUpdateProcessor.chat_key(Update(1, message=msg)) == 77
     assert PerChatUpdateProcessor.chat_key(object()) is None
     assert re.match(r"^\w+$", key_tag("a"))
+
+
+async def test_per_chat_processor_orders_one_chat_and_overlaps_chats() -> None:
+    """Updates of one chat run one after another in arrival order even when the first is slow; another
+    chat's update runs meanwhile (why: PerChatUpdateProcessor docstring)."""
+    import asyncio
+    from datetime import datetime
+
+    from telegram import Chat, Message, Update, User
+
+    def upd(uid: int, chat: int) -> Update:
+        msg = Message(uid, date=datetime.now(), chat=Chat(chat, "private"), from_user=User(chat, "A", False), text="x")
+        return Update(uid, message=msg)
+
+    proc = PerChatUpdateProcessor(8)
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    async def work(name: str, wait: bool) -> None:
+        log.append(f"start {name}")
+        if wait:
+            await gate.wait()
+        log.append(f"end {name}")
+
+    async with proc:
+        t1 = asyncio.create_task(proc.process_update(upd(1, 10), work("a1", True)))
+        t2 = asyncio.create_task(proc.process_update(upd(2, 10), work("a2", False)))
+        t3 = asyncio.create_task(proc.process_update(upd(3, 20), work("b1", False)))
+        await asyncio.wait_for(t3, 2)
+        assert log == ["start a1", "start b1", "end b1"]  # chat 20 did not wait for chat 10
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(t1, t2), 2)
+    assert log[3:] == ["end a1", "start a2", "end a2"]
+    assert proc._locks == {}  # no lock kept once a chat is idle

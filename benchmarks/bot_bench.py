@@ -1,0 +1,211 @@
+"""Bot benchmark: N simulated respondents answering concurrently through the local emulator over real HTTP.
+
+Run from the repository root::
+
+    python benchmarks/bot_bench.py [--users 50] [--answers 20] [--postgres auto|yes|no]
+
+Each user opens a deep link, picks a language, then answers ``--answers`` integer questions by typing,
+each answer sent only after the bot has replied to the previous one (like a person). The full path runs
+for every answer: PTB long polling -> per-chat ordered processing -> engine -> one database transaction
+(answer + progress + events + ProcessedUpdate) -> edit of the old prompt + the next prompt sent over HTTP.
+
+The emulator and the users run in a child process (Telegram is another machine in real life), the bot in
+this one. Printed: answers per second sustained (all users together, wall time) and latency from the user's send
+to the bot having sent its reply (p50 / p99, milliseconds). The overall 30 msg/s limiter is disabled
+here (the emulator is not Telegram) so the figure is Suara's own ceiling. Runs on a SQLite file, and on
+PostgreSQL when 127.0.0.1:5432 answers (``--postgres auto``). Target: >= 300 answers/s, p99 < 50 ms.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import build_application, running  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.emulator import Emulator  # noqa: E402
+from bot.services import Services  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def bench_form(n_questions: int) -> bytes:
+    """An XLSForm (bytes) with ``n_questions`` integer questions, labels in id and en."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "survey"
+    ws.append(["type", "name", "label::Bahasa Indonesia (id)", "label::English (en)", "required"])
+    for i in range(1, n_questions + 1):
+        ws.append(["integer", f"q{i}", f"Pertanyaan {i}", f"Question {i}", "yes"])
+    st = wb.create_sheet("settings")
+    st.append(["form_id", "version", "form_title", "default_language"])
+    st.append(["bot_bench", "1", "Bench", "Bahasa Indonesia (id)"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def users_side(conn, n_users: int, n_answers: int) -> None:  # type: ignore[no-untyped-def]
+    """Child process: the emulator ("Telegram") and the simulated users, one thread per user.
+
+    Sends (token, base_url, base_file_url), receives the invite codes, runs every user, and sends back
+    (wall seconds of the answering phase, latencies in seconds, answers sent)."""
+    import threading
+
+    with Emulator() as emu:
+        conn.send((emu.token, emu.base_url, emu.base_file_url))
+        codes: list[str] = conn.recv()
+        users = [emu.user(100000 + i, f"U{i}", language_code="en") for i in range(n_users)]
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        ready = threading.Barrier(n_users + 1)
+
+        def person(u, code: str) -> None:  # type: ignore[no-untyped-def]
+            try:
+                m = u.mark()
+                u.send_command("start", code)
+                u.wait_message(since=m, contains="English", timeout=60)
+                m = u.mark()
+                u.tap("English")
+                u.wait_message(since=m, contains="[1/", timeout=60)
+            except Exception as exc:  # report, don't hang the barrier
+                errors.append(f"onboarding {u.id}: {exc}")
+            ready.wait()
+            mine: list[float] = []
+            for i in range(n_answers):
+                m = u.mark()
+                t0 = time.perf_counter()
+                u.send_text(str(20 + i))
+                expect = f"[{i + 2}/" if i + 1 < n_answers else "All questions are answered"
+                try:
+                    u.wait_message(since=m, contains=expect, timeout=60)
+                except Exception as exc:
+                    errors.append(f"user {u.id} answer {i}: {exc}")
+                    break
+                mine.append(time.perf_counter() - t0)
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=person, args=(u, c), daemon=True) for u, c in zip(users, codes, strict=True)]
+        for th in threads:
+            th.start()
+        ready.wait()
+        t_start = time.perf_counter()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t_start
+        conn.send((wall, latencies, errors))
+        conn.recv()  # keep "Telegram" up until the bot has stopped polling
+
+
+async def run_once(database_url: str, label: str, n_users: int, n_answers: int) -> None:
+    """One measured run: bot in this process, emulator + users in a child process."""
+    import multiprocessing as mp
+
+    from questionnaires.xlsform import load_xlsform
+
+    ctx = mp.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe()
+    child = ctx.Process(target=users_side, args=(child_conn, n_users, n_answers), daemon=True)
+    child.start()
+    loop = asyncio.get_running_loop()
+    token, base_url, base_file_url = await loop.run_in_executor(None, parent_conn.recv)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(token=token, data_dir=Path(tmp), database_url=database_url,
+                            concurrent_updates=max(64, n_users))
+        svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+        try:
+            xlsx = bench_form(n_answers)
+            svc.repo.publish_form(load_xlsform(xlsx, filename="bot_bench.xlsx"), xlsx, now=svc.now())
+            codes = [svc.repo.create_invite(role="respondent", created_by=None, now=svc.now(),
+                                            form_id="bot_bench").code for _ in range(n_users)]
+            app = build_application(settings, services=svc, base_url=base_url, base_file_url=base_file_url,
+                                    overall_max_rate=0)
+            try:
+                async with running(app, timeout=1):
+                    parent_conn.send(codes)
+                    wall, latencies, errors = await loop.run_in_executor(None, parent_conn.recv)
+            finally:
+                parent_conn.send("bye")
+            # the work was real: every answer of every user is in the database
+            stored = 0
+            for p in await asyncio.to_thread(svc.repo.people):
+                for sub in await asyncio.to_thread(svc.repo.submissions_of, p.id):  # type: ignore[arg-type]
+                    stored += sum(1 for k in (await asyncio.to_thread(svc.repo.answers_of, sub.id))  # type: ignore[arg-type]
+                                  if k.startswith("q"))
+        finally:
+            svc.close()
+            child.join(timeout=10)
+    total = len(latencies)
+    if errors:
+        print(f"{label:<11} {len(errors)} errors, first: {errors[0]}")
+    if not latencies:
+        return
+    lat_ms = sorted(x * 1000 for x in latencies)
+    p50 = statistics.median(lat_ms)
+    p99 = lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]
+    print(f"{label:<11} users={n_users:<4} answers={total:<6} wall={wall:6.2f}s  "
+          f"{total / wall:7.1f} answers/s   send->reply p50={p50:6.1f} ms  p99={p99:6.1f} ms  "
+          f"max={lat_ms[-1]:6.1f} ms   answers in database: {stored}")
+
+
+def pg_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pg_schema_url() -> tuple[str, str]:
+    import psycopg
+
+    schema = "bench_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
+
+
+def pg_drop(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="test", autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--answers", type=int, default=20, help="answers per user")
+    parser.add_argument("--postgres", choices=("auto", "yes", "no"), default="auto")
+    args = parser.parse_args()
+    print(f"bot_bench: {args.users} users x {args.answers} answers, real HTTP to the emulator on 127.0.0.1")
+    asyncio.run(run_once("", "sqlite", args.users, args.answers))
+    if args.postgres == "yes" or (args.postgres == "auto" and pg_available()):
+        url, schema = pg_schema_url()
+        try:
+            asyncio.run(run_once(url, "postgresql", args.users, args.answers))
+        finally:
+            pg_drop(schema)
+    elif args.postgres == "auto":
+        print("postgresql  skipped: nothing answers on 127.0.0.1:5432")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
