@@ -99,6 +99,16 @@ def _float(p: dict[str, Any], name: str) -> float | None:
         raise bad(f"invalid {name} specified") from exc
 
 
+def int_param(p: dict[str, Any], name: str) -> int | None:
+    """Optional integer parameter ``name`` (400 "invalid <name> specified" when not an integer)."""
+    return _int(p, name)
+
+
+def json_param(p: dict[str, Any], name: str) -> Any:
+    """Optional JSON parameter ``name``: a JSON string inside a form, or the value of a JSON body."""
+    return _json(p, name)
+
+
 def _bool(p: dict[str, Any], name: str) -> bool:
     value = p.get(name)
     if isinstance(value, bool):

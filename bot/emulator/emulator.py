@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from bot.emulator.api import ApiError, BotApi, allowed_update_types, bad
+from bot.emulator.api import ApiError, BotApi, allowed_update_types, bad, int_param, json_param
 from bot.emulator.faults import FaultPlan
 from bot.emulator.server import BadRequestBody, HttpServer, Request, Response, UploadedFile, parse_params
 from bot.emulator.state import ApiCall, EmulatorState
@@ -388,13 +388,11 @@ class Emulator:
         return Response.json(exc.status, exc.payload())
 
     async def _get_updates(self, method: str, params: dict[str, Any], request: Request) -> Response:
-        from bot.emulator.api import _int, _json
-
         try:
-            offset = _int(params, "offset")
-            limit = max(1, min(100, _int(params, "limit") or 100))
+            offset = int_param(params, "offset")
+            limit = max(1, min(100, int_param(params, "limit") or 100))
             timeout = max(0.0, float(params.get("timeout") or 0))
-            allowed = _json(params, "allowed_updates")
+            allowed = json_param(params, "allowed_updates")
             allowed_types = allowed_update_types(allowed) if "allowed_updates" in params else None
         except (ApiError, ValueError) as exc:
             err = exc if isinstance(exc, ApiError) else bad("invalid timeout specified")
