@@ -405,13 +405,16 @@ class FormBuilder:
         return result
 
     def _languages(self) -> list[Language]:
+        """The languages used in labels, in the order of their columns (survey sheet, then choices)."""
         order: list[str] = []
         headers = []
         for hdr in (self.book.survey_header, self.book.choices_header):
             if hdr:
                 headers.extend(str(h) for h in hdr[0])
+        double = any("::" in h for h in headers)
         for h in headers:
-            parts = [p.strip() for p in h.split("::")]
+            # pyxform's rule: "::" separates the language, or ":" in old forms that use no "::" at all.
+            parts = [p.strip() for p in h.split("::" if double or "::" in h else ":")]
             base = parts[0].lower()
             if base not in ("label", "hint", "caption"):
                 continue

@@ -1183,3 +1183,15 @@ def test_every_missing_choice_list_is_reported__error() -> None:
         ("survey", 4, "type", "missing-choice-list"),
     ]
     assert "'other'" in found[1].message
+
+
+def test_old_single_colon_language_headers__ok() -> None:
+    f = form(
+        """
+        | survey |
+        |        | type | name | label:French | label:English |
+        |        | text | a    | Bonjour      | Hello         |
+        """
+    )
+    assert [lang.code for lang in f.languages] == ["fr", "en"]
+    assert q(f, "a").labels == {"fr": "Bonjour", "en": "Hello"}
