@@ -1195,3 +1195,19 @@ def test_old_single_colon_language_headers__ok() -> None:
     )
     assert [lang.code for lang in f.languages] == ["fr", "en"]
     assert q(f, "a").labels == {"fr": "Bonjour", "en": "Hello"}
+
+
+@pytest.mark.parametrize(
+    ("header", "code", "name"),
+    [
+        ("Indonesian (id)", "id", "Indonesian"), ("english(en)", "en", "english"), ("English", "en", "English"),
+        ("Bahasa Indonesia", "id", "Bahasa Indonesia"), ("French", "fr", "French"), ("Swahili", "sw", "Swahili"),
+        ("Nepali", "ne", "Nepali"), ("Spanish", "es", "Spanish"), ("chinese", "zh", "chinese"),
+        ("Portuguese", "pt", "Portuguese"), ("Arabic", "ar", "Arabic"), ("EN", "en", "EN"),
+        ("Jambi Malay", "Jambi Malay", "Jambi Malay"), ("default", "default", "default"),
+    ],
+)
+def test_language_codes_from_headers(header: str, code: str, name: str) -> None:
+    from questionnaires.xlsform_types import language_code, language_name
+
+    assert (language_code(header), language_name(header)) == (code, name)
