@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from bot_harness import answer_until, answer_until_done, bot_harness, buttons, start_respondent, tap_choice
 
 from bot.render import decode
@@ -150,3 +151,31 @@ async def test_message_not_modified_on_edit_is_benign(tmp_path: Path) -> None:
         await h.do(u.tap("Male"))
         assert "regency" in u.last_text().lower()
         assert not any("Sorry" in t for t in u.texts())
+
+
+async def test_handler_error_is_logged_with_context_without_token_and_user_told(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from bot.config import install_token_filter
+
+    async with bot_harness(tmp_path) as h:
+        u, _, sub_id = await start_respondent(h, 4601)
+        token = h.emu.token
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError(f"database exploded while using {token}")
+
+        monkeypatch.setattr(h.svc, "apply", broken)
+        caplog.set_level(logging.INFO)
+        flt = install_token_filter(token)
+        try:
+            uid = await h.do(u.send_text("34"))
+        finally:
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(flt)
+        assert "Sorry, something went wrong" in u.last_text()
+        errors = [r for r in caplog.records if r.name == "bot.errors"]
+        assert errors and f"update {uid} in chat 4601" in errors[0].getMessage()
+        assert token not in caplog.text and "<token>" in caplog.text
+        assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).status == "in_progress"
