@@ -16,10 +16,11 @@ SPEC = {"consent": "yes", "age": "34", "gender": "female", "regency": "tebo", "d
         "location": None}
 
 
-async def test_fc23_restart_mid_interview_continues_at_question_4(tmp_path: Path) -> None:
-    """FC-23: answer 3 questions, restart the bot (new Application + Services on the same SQLite file),
-    send the 4th answer: the interview continues with 1-3 intact; /start offers resume or start over."""
-    async with bot_harness(tmp_path) as h:
+async def test_fc23_restart_mid_interview_continues_at_question_4(tmp_path: Path, migrated_url: str) -> None:
+    """FC-23: answer 3 questions, restart the bot (new Application + Services on the same database: SQLite
+    file, and PostgreSQL when it answers), send the 4th answer: the interview continues with 1-3 intact;
+    /start offers resume or start over."""
+    async with bot_harness(tmp_path, migrated_url) as h:
         u, person_id, sub_id = await start_respondent(h, 4001)
         await answer_until(h, u, sub_id, SPEC, "respondent/regency")
         before = await asyncio.to_thread(h.svc.repo.answers_of, sub_id)
@@ -51,10 +52,10 @@ async def test_fc23_restart_mid_interview_continues_at_question_4(tmp_path: Path
         assert "Do you agree" in u.last_text()
 
 
-async def test_fc21_double_submit_and_redelivered_update_apply_once(tmp_path: Path) -> None:
+async def test_fc21_double_submit_and_redelivered_update_apply_once(tmp_path: Path, migrated_url: str) -> None:
     """FC-21: the same update delivered twice is applied once; Submit tapped twice gives one submission
-    and "already submitted"."""
-    async with bot_harness(tmp_path) as h:
+    and "already submitted" (SQLite, and PostgreSQL when it answers)."""
+    async with bot_harness(tmp_path, migrated_url) as h:
         u, _, sub_id = await start_respondent(h, 4101)
         await answer_until(h, u, sub_id, SPEC, "respondent/age")
         uid = await h.do(u.send_text("34"))
