@@ -257,3 +257,33 @@ def test_chunked_request_body_and_album_updates(emu: Emulator) -> None:
     assert first["caption"] == "dua foto" and "caption" not in second
     assert [p["width"] for p in first["photo"]] == [90, 320, 400]
     assert bima.texts() == ["chunked ok"]
+
+
+def test_failed_send_leaves_no_trace_and_reply_target_must_exist(emu: Emulator) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    cici = emu.user(1409, "Cici")
+
+    def send(payload: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(f"{emu.base_url}{emu.token}/sendMessage", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    keyboard = {"keyboard": [[{"text": "📍 Lokasi", "request_location": True}]]}
+    status, body = send({"chat_id": 1409, "text": "x" * 5000, "reply_markup": keyboard})
+    assert status == 400 and cici.reply_keyboard() == [] and cici.messages == []
+    status, body = send({"chat_id": 1409, "text": "balas", "reply_parameters": {"message_id": 77}})
+    assert (status, body["description"]) == (400, "Bad Request: message to be replied not found")
+    status, body = send({"chat_id": 1409, "text": "balas", "reply_parameters": {
+        "message_id": 77, "allow_sending_without_reply": True}})
+    assert status == 200 and body["result"]["message_id"] == 1 and "reply_to_message" not in body["result"]
+    cici.send_text("pertanyaan saya")
+    status, body = send({"chat_id": 1409, "text": "jawaban", "reply_to_message_id": 2, "reply_markup": keyboard})
+    assert status == 200 and body["result"]["reply_to_message"]["text"] == "pertanyaan saya"
+    assert cici.reply_keyboard()[0][0]["text"] == "📍 Lokasi"

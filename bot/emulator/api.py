@@ -238,26 +238,38 @@ class BotApi:
         return msg
 
     def _new_message(self, chat: ChatRecord, p: dict[str, Any], kind: str) -> BotMessage:
+        """A message object for a send call (validated markup and reply target); nothing changes in the
+        chat until :meth:`_store`, so a failing call leaves no trace."""
         markup = parse_reply_markup(_json(p, "reply_markup"))
         reply_to = _int(p, "reply_to_message_id")
+        allow_without = _bool(p, "allow_sending_without_reply")
         rp = _json(p, "reply_parameters")
         if isinstance(rp, dict) and rp.get("message_id") is not None:
             reply_to = int(rp["message_id"])
-        msg = BotMessage(message_id=chat.take_message_id(), chat_id=chat.chat_id, date=self.s.now(), kind=kind,
+            allow_without = allow_without or bool(rp.get("allow_sending_without_reply"))
+        if reply_to is not None and reply_to not in chat.user_messages and (
+                reply_to not in chat.bot_messages or chat.bot_messages[reply_to].deleted):
+            if not allow_without:
+                raise bad("message to be replied not found")
+            reply_to = None
+        msg = BotMessage(message_id=0, chat_id=chat.chat_id, date=self.s.now(), kind=kind,
                          reply_to_message_id=reply_to)
         if markup is not None:
             if "inline_keyboard" in markup:
                 msg.reply_markup = markup
             else:
                 msg.reply_keyboard = markup
-                if markup.get("remove_keyboard"):
-                    chat.reply_keyboard = None
-                elif "keyboard" in markup:
-                    chat.reply_keyboard = markup
-                    chat.reply_keyboard_hidden = False
         return msg
 
     def _store(self, chat: ChatRecord, msg: BotMessage) -> dict[str, Any]:
+        msg.message_id = chat.take_message_id()
+        markup = msg.reply_keyboard
+        if markup is not None:
+            if markup.get("remove_keyboard"):
+                chat.reply_keyboard = None
+            elif "keyboard" in markup:
+                chat.reply_keyboard = markup
+                chat.reply_keyboard_hidden = False
         msg.seq = self.s.bump(chat.chat_id)
         chat.bot_messages[msg.message_id] = msg
         self.s.emit(chat.chat_id, "bot", msg.kind, _shown(msg), message_id=msg.message_id, buttons=_labels(msg))
@@ -490,12 +502,14 @@ class BotApi:
 
     def _send_media(self, p: dict[str, Any], kind: str, *, ext: str, folder: str) -> Any:
         chat = self._chat(p)
-        rec = self._media_input(p, kind, kind, ext=ext, folder=folder)
         msg = self._new_message(chat, p, kind)
         self._caption(p, msg)
+        upload = p.get(kind)
+        dims = _image_size(upload.data) if kind == "photo" and isinstance(upload, UploadedFile) else None
+        rec = self._media_input(p, kind, kind, ext=ext, folder=folder)
         if kind == "photo":
             if rec.width is None:
-                rec.width, rec.height = _image_size(rec.data)
+                rec.width, rec.height = dims or _image_size(rec.data)
             msg.photo_sizes = [rec]
         if kind in ("audio", "voice", "video") and rec.duration is None:
             rec.duration = _int(p, "duration") or 0
