@@ -110,8 +110,6 @@ _T: dict[str, tuple[str, str]] = {
         "Interview paused; every answer is saved. Continue with /resume.",
     ),
     "nothing_to_resume": ("Tidak ada wawancara yang dijeda.", "There is no paused interview."),
-    "cannot_back": ("Ini pertanyaan pertama.", "This is the first question."),
-    "cannot_skip": ("Pertanyaan ini wajib dijawab.", "This question is required."),
     "review_header": ("Tinjau jawaban ({n}). Ketuk untuk mengubah:", "Review your answers ({n}). Tap to change:"),
     "review_empty": ("Belum ada jawaban.", "No answers yet."),
     "btn_submit": ("✅ Kirim", "✅ Submit"),
@@ -146,8 +144,6 @@ _T: dict[str, tuple[str, str]] = {
     "btn_prev": ("◀ Sebelumnya", "◀ Previous"),
     "btn_share_location": ("📍 Kirim lokasi saya", "📍 Send my location"),
     "btn_cancel": ("Batal", "Cancel"),
-    "pick_at_least_one": ("Pilih setidaknya satu.", "Pick at least one."),
-    "use_buttons": ("Pilih dengan tombol di atas.", "Please choose with the buttons above."),
     # ---- how to answer, by question type
     "how_text": ("Ketik jawaban Anda.", "Type your answer."),
     "how_integer": ("Ketik bilangan bulat, mis. 42.", "Type a whole number, e.g. 42."),
@@ -212,10 +208,6 @@ _T: dict[str, tuple[str, str]] = {
     "note_next": (
         "Kirim catatannya sekarang: teks, pesan suara, foto atau berkas.",
         "Send the note now: text, a voice note, a photo or a file.",
-    ),
-    "note_usage": (
-        "Tulis: /note isi catatan. Pesan suara dan foto berketerangan juga bisa menjadi catatan.",
-        "Write: /note your note. Voice notes and captioned photos can also be notes.",
     ),
     "note_needs_interview": (
         "Catatan lapangan dilampirkan ke wawancara yang sedang berjalan; mulai dengan /new atau /resume.",

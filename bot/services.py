@@ -94,7 +94,6 @@ class Services:
     repo: Repository
     media: MediaStore
     clock: Callable[[], datetime] = utc_now
-    bot_username: str = ""
     person_ttl_s: float = 30.0
     _closed: bool = field(default=False, repr=False)
     _people: dict[int, tuple[float, Person]] = field(default_factory=dict, repr=False)
