@@ -197,7 +197,8 @@ def parse(source: str) -> Expression:
 
     Raises ExpressionError (``.message``, ``.source``, ``.position``) on a syntax error, an unknown or
     unsupported function, a wrong argument count, a constant regex that is not valid, a misuse of
-    indexed-repeat/jr:choice-name/position, or a constant sub-expression that fails (``date('x')``).
+    indexed-repeat/jr:choice-name/position, or a constant sub-expression that fails (``date('x')``;
+    checked even inside an ``if()`` branch that might never be taken: it is an authoring mistake).
     """
     if not isinstance(source, str):
         raise TypeError(f"expression source must be str, not {type(source).__name__}")

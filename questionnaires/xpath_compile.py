@@ -711,7 +711,7 @@ class Compiler:
                         parts = _dt.datetime.combine(_dt.date(1970, 1, 1), t)
             if parts is None:
                 x = to_number(v)
-                if x != x:
+                if x != x or x in (math.inf, -math.inf):
                     return ""
                 if not with_time and x == math.floor(x):
                     parts = days_to_datetime(x, _dt.UTC)

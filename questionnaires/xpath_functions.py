@@ -413,7 +413,9 @@ def _decimal_date_time(v: Value) -> float:
 
 def _decimal_time(v: Value) -> float:
     if v.__class__ is float:
-        return v - math.floor(v) if v == v else v  # type: ignore[operator,return-value]
+        if v != v or v in (math.inf, -math.inf):
+            return NAN
+        return v - math.floor(v)  # type: ignore[operator,return-value]
     s = to_string(v).strip()
     if s == "":
         return NAN
