@@ -287,3 +287,31 @@ def test_failed_send_leaves_no_trace_and_reply_target_must_exist(emu: Emulator) 
     status, body = send({"chat_id": 1409, "text": "jawaban", "reply_to_message_id": 2, "reply_markup": keyboard})
     assert status == 200 and body["result"]["reply_to_message"]["text"] == "pertanyaan saya"
     assert cici.reply_keyboard()[0][0]["text"] == "📍 Lokasi"
+
+
+def test_dozens_of_concurrent_keep_alive_clients(emu: Emulator) -> None:
+    import http.client
+    import threading
+
+    users = [emu.user(3000 + i, f"C{i}") for i in range(40)]
+    failures: list[str] = []
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+        for n in range(10):
+            conn.request("POST", f"/bot{emu.token}/sendMessage", body=f"chat_id={3000 + i}&text=m{n}".encode(),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                failures.append(f"{i}/{n}: {resp.status}")
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    assert all(u.texts() == [f"m{n}" for n in range(10)] for u in users)  # per-connection order kept
+    assert len(emu.calls_to("sendMessage")) == 400
