@@ -21,7 +21,7 @@ from questionnaires.expressions import ExpressionError, parse, to_number, to_str
 from questionnaires.xpath_values import format_number
 
 WIB = dt.timezone(dt.timedelta(hours=7))
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class Ctx:
