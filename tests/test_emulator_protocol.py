@@ -315,3 +315,32 @@ def test_dozens_of_concurrent_keep_alive_clients(emu: Emulator) -> None:
     assert failures == []
     assert all(u.texts() == [f"m{n}" for n in range(10)] for u in users)  # per-connection order kept
     assert len(emu.calls_to("sendMessage")) == 400
+
+
+def test_text_is_trimmed_like_telegram_so_whitespace_only_edits_are_not_modified(emu: Emulator) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from bot.emulator.formatting import render
+
+    assert render("  <b>Umur</b> Anda? \n", "HTML", None) == ("Umur Anda?", [{"type": "bold", "offset": 0,
+                                                                                "length": 4}])
+    dewi = emu.user(1410, "Dewi")
+
+    def call(method: str, payload: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(f"{emu.base_url}{emu.token}/{method}", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, body = call("sendMessage", {"chat_id": 1410, "text": "Umur Anda?\n"})
+    assert status == 200 and body["result"]["text"] == "Umur Anda?"
+    status, body = call("editMessageText", {"chat_id": 1410, "message_id": 1, "text": "  Umur Anda?  "})
+    assert status == 400 and body["description"].startswith("Bad Request: message is not modified")
+    status, body = call("sendMessage", {"chat_id": 1410, "text": " \n "})
+    assert (status, body["description"]) == (400, "Bad Request: message text is empty")
+    assert dewi.texts() == ["Umur Anda?"]

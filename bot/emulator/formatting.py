@@ -104,13 +104,32 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
 def render(text: str, parse_mode: str | None, entities: list[dict[str, Any]] | None) -> tuple[str, list[dict[str, Any]]]:
     """What the user sees for ``text`` sent with ``parse_mode``/``entities``: ``(plain_text, entities)``.
 
-    Raises :class:`EntityParseError` for malformed HTML or an unknown parse mode.
+    Like Telegram, white space at both ends is trimmed (entity offsets follow), so texts differing only
+    there count as identical for "message is not modified". Raises :class:`EntityParseError` for
+    malformed HTML or an unknown parse mode.
     """
-    if entities:
-        return text, list(entities)
     mode = (parse_mode or "").lower()
-    if mode == "html":
-        return parse_html(text)
-    if mode in ("", "markdown", "markdownv2"):
-        return text, []
-    raise EntityParseError(f"Unsupported parse_mode {parse_mode!r}")
+    if entities:
+        plain, ents = text, [dict(e) for e in entities]
+    elif mode == "html":
+        plain, ents = parse_html(text)
+    elif mode in ("", "markdown", "markdownv2"):
+        plain, ents = text, []
+    else:
+        raise EntityParseError(f"Unsupported parse_mode {parse_mode!r}")
+    return _trim(plain, ents)
+
+
+def _trim(plain: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    stripped = plain.strip()
+    if stripped == plain:
+        return plain, entities
+    lead = utf16_len(plain[: len(plain) - len(plain.lstrip())])
+    end = utf16_len(stripped)
+    out = []
+    for e in entities:
+        start = max(0, e["offset"] - lead)
+        stop = min(end, e["offset"] + e["length"] - lead)
+        if stop > start:
+            out.append(dict(e, offset=start, length=stop - start))
+    return stripped, out
