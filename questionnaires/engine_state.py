@@ -281,9 +281,14 @@ class State:
             # the ancestor
             ok = self._maybe(s.parent, memo, ctx)
         elif not s.own and s.pn.relevant is not None:
-            ctx.at(s.pn, s.key, s.indices)
-            refs = s.pn.relevant.references
-            ok = bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
+            paths = s.pn.relevant_paths
+            if paths is not None:
+                answers = self.answers
+                ok = any(p not in answers for p in paths)
+            else:
+                ctx.at(s.pn, s.key, s.indices)
+                refs = s.pn.relevant.references
+                ok = bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
         memo[j] = ok
         return ok
 
@@ -528,7 +533,12 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
     queued: set[int] = set()
     deps = plan.deps
 
+    relevance_names = plan.relevance_names
+    rel_dirty = [False]
+
     def push(name: str) -> None:
+        if name in relevance_names:
+            rel_dirty[0] = True
         for d in deps.get(name, ()):
             if d not in queued:
                 queued.add(d)
@@ -536,9 +546,7 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
 
     for name in dirty:
         push(name)
-    # The "~total" estimate also depends on which dependencies are answered: recount when a name that
-    # others depend on went from unanswered to answered or back.
-    touched = [bool(heap) and answers.keys() != prev.answers.keys()]
+    touched = [False]
     if now != prev.now:
         for d in plan.now_nodes:
             if d not in queued:
@@ -556,6 +564,10 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
                 _recompute(j, slots, ctx, answers, stash, changed, push, touched)
     except _Full:
         return None
+    # The "~total" estimate also depends on which names used by a ``relevant`` are answered: recount
+    # when one of them changed and the set of answered keys changed.
+    if rel_dirty[0] and answers.keys() != prev.answers.keys():
+        touched[0] = True
     if not touched[0]:
         state._prefix = prev._prefix
     return state
