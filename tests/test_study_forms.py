@@ -303,14 +303,16 @@ def test_choice_filter_follows_an_edited_answer() -> None:
     assert isinstance(refused, Rejected)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine gap (reported): an answer that a changed choice_filter no longer offers is kept in the "
-    "submission and the question is not asked again; remove this marker once the engine re-asks or drops it"))
 def test_choice_filter_edit_never_submits_an_unseen_platform() -> None:
-    """After the edit, 'youtube' is not a platform seen: it must not reach the submission (cf. FC-17)."""
+    """After the edit 'youtube' is no longer a platform seen: it leaves the submission (FC-17) and the
+    required most_influential is asked again with the new choices before the interview can complete."""
     form = load_xlsform(VOTER)
     step = _edit_platforms_after_choosing_youtube(form)
-    assert engine.submission_data(form, step.progress).get("influence/most_influential") != "youtube"
+    assert engine.submission_data(form, step.progress).get("influence/most_influential") is None
+    assert isinstance(step, Asked) and step.prompt.key == "influence/most_influential"
+    assert [c.name for c in step.prompt.choices] == ["whatsapp", "x", "not_influenced"]
+    step = engine.step(form, step.progress, Text("whatsapp"), now=NOW, instance_id="uuid:test")
+    assert engine.submission_data(form, step.progress)["influence/most_influential"] == "whatsapp"
 
 
 def test_none_hides_the_platform_questions_in_english() -> None:
