@@ -132,6 +132,8 @@ _T: dict[str, tuple[str, str]] = {
         "Thank you for your time. Without consent the interview does not continue and no answers are kept.",
     ),
     "answered_mark": ("✔ {value}", "✔ {value}"),
+    "media_received": ("diterima", "received"),
+    "skip_with_command": ("Lewati dengan /skip.", "Skip with /skip."),
     "skipped_mark": ("— (dilewati)", "— (skipped)"),
     "add_another": ("Tambah {label} lagi?", "Add another {label}?"),
     "btn_yes": ("Ya", "Yes"),

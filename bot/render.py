@@ -188,7 +188,8 @@ def display_value(prompt_or_item: Prompt | ReviewItem | None, value: str | None,
         parts = value.split()
         return f"{parts[0]}, {parts[1]}" if len(parts) >= 2 else value
     if question.type in MEDIA_TYPES:
-        return f"📎 {value[:12]}…" if len(value) > 14 else f"📎 {value}"
+        icon = {"image": "📷", "audio": "🎤", "video": "🎬"}.get(question.type, "📎")
+        return f"{icon} {t(lang, 'media_received')}"
     return value
 
 
@@ -236,6 +237,8 @@ def prompt_text(prompt: Prompt, lang: str) -> str:
     how = how_to_answer(prompt, lang)
     if how:
         lines.append(how)
+    if prompt.question is not None and prompt.question.type == "geopoint" and prompt.can_skip and not prompt.required:
+        lines.append(t(lang, "skip_with_command"))  # a reply keyboard leaves no room for inline Skip
     return "\n".join(lines)
 
 
@@ -352,7 +355,7 @@ def render_review(items: Sequence[ReviewItem], sid: str, lang: str, *, completed
         lines = [t(lang, "review_header", n=len(items))]
         for n, item in enumerate(items, 1):
             shown = item.value if item.question.is_select else display_value(item, item.value, lang)
-            lines.append(f"{n}. {item.label}: {shown}")
+            lines.append(f"{n}. {item.label}\n    ➜ {shown}")
         body = "\n".join(lines)
     if completed:
         body += "\n\n" + t(lang, "ready_to_submit")

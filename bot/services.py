@@ -38,7 +38,7 @@ from questionnaires.interview import (
     Skip,
     Step,
 )
-from questionnaires.model import Form
+from questionnaires.model import SILENT_TYPES, Form
 from storage.db import Database, open_database
 from storage.media import MediaStore
 from storage.models import OPEN_STATUSES, Person, Submission
@@ -304,15 +304,25 @@ class Services:
         return None
 
     def submit(self, submission_id: int, *, update_id: int | None, person_id: int | None) -> tuple[bool, Submission, int]:
-        """Submit the interview (relevant answers only). Returns (newly submitted?, submission, answer count);
+        """Submit the interview (relevant answers only). Returns (newly submitted?, submission, number of
+        answered questions, calculations not counted);
         False for a double tap or a re-delivered update (FC-21)."""
         sub, form, progress = self.load(submission_id)
         data = engine.submission_data(form, progress)
+        asked = sum(1 for key in data if self._is_asked(form, key))
         if sub.status == "submitted":
-            return False, sub, len(data)
+            return False, sub, asked
         ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
                               progress=progress, person_id=person_id)
-        return ok, self.repo.get_submission(submission_id), len(data)
+        return ok, self.repo.get_submission(submission_id), asked
+
+    @staticmethod
+    def _is_asked(form: Form, key: str) -> bool:
+        try:
+            node = form.node(key)
+        except KeyError:
+            return False
+        return getattr(node, "type", "") not in SILENT_TYPES
 
     def set_status(self, submission_id: int, status: str, *, update_id: int | None, person_id: int | None) -> bool:
         """Pause / resume (``in_progress``) / discard an open interview. False when nothing changed."""

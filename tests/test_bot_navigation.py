@@ -29,7 +29,7 @@ async def test_back_skip_required_and_review_jump_edit(tmp_path: Path) -> None:
         await tap_choice(h, u, "Tebo Regency")
         await h.do(u.send_command("review"))
         review = u.last_text()
-        assert "1. Do you agree" in review and "2. How old are you?: 35" in review and "Male" in review
+        assert "1. Do you agree" in review and "2. How old are you?\n    ➜ 35" in review and "➜ Male" in review
         assert "✎ 2" in buttons(u) and "▶ Continue answering" in buttons(u)
         await h.do(u.tap("✎ 2"))
         assert "How old" in u.last_text()
