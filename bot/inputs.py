@@ -7,11 +7,13 @@ this module only says *what* arrived (`MediaCandidate`) and whether it can answe
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 from telegram import Location as TgLocation
 from telegram import Message
 from telegram.constants import FileSizeLimit
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.render import Callback, from_b36, indices_of
 from questionnaires.interview import (
@@ -110,6 +112,13 @@ class MediaCandidate:
 
 def media_candidate(message: Message) -> MediaCandidate | None:
     """The file in ``message`` (the largest photo size; photos sent as files are documents), or None."""
+    with warnings.catch_warnings():
+        # PTB 22.2+ warns that ``duration`` will become a timedelta; `_secs` handles both shapes.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        return _candidate(message)
+
+
+def _candidate(message: Message) -> MediaCandidate | None:
     if message.photo:
         p = message.photo[-1]  # sizes ascend: the last is the largest
         return MediaCandidate("photo", p.file_id, p.file_unique_id, p.file_size, "image/jpeg", None, None, p.width, p.height)
