@@ -177,3 +177,16 @@ async def test_sticker_audio_and_contact_arrive_with_their_types(emu: Emulator) 
         ika.send_contact("+62811000111")
         await emu.wait_for_async(lambda: len(kinds) == 3, 5, "three messages")
     assert kinds == ["sticker", "audio", "contact"]
+
+
+def test_fc25_photo_sizes_are_upright_and_the_largest_keeps_the_exif_bytes(emu: Emulator) -> None:
+    raw = (FIXTURES / "fc25_1000x750_exif6.jpg").read_bytes()
+    with Image.open(io.BytesIO(raw)) as img:
+        assert img.size == (1000, 750) and img.getexif().get(0x0112) == 6  # stored sideways
+    nana = emu.user(1106, "Nana")
+    uid = nana.send_photo(raw)
+    sizes = emu.state.archive[uid]["message"]["photo"]
+    assert [(s["width"], s["height"]) for s in sizes] == [(67, 90), (240, 320), (750, 1000)]
+    assert emu.state.files[sizes[-1]["file_id"]].data == raw
+    with Image.open(io.BytesIO(emu.state.files[sizes[1]["file_id"]].data)) as thumb:
+        assert thumb.size == (240, 320)

@@ -192,7 +192,8 @@ class ScriptedUser:
 
     def send_photo(self, data: bytes, *, caption: str | None = None, media_group_id: str | None = None) -> int:
         """Send a compressed photo: ``message.photo`` lists 2-3 sizes ascending; the largest is the exact
-        bytes given, smaller ones are Pillow thumbnails (90 and 320 px on the long side when smaller).
+        bytes given, smaller ones are upright Pillow thumbnails (90 and 320 px on the long side when
+        smaller); declared sizes are as displayed (EXIF orientation applied).
 
         Raises ``ValueError`` if Pillow can't read the image.
         """
@@ -471,17 +472,22 @@ def _ext(file_name: str, default: str) -> str:
 
 
 def _photo_sizes(data: bytes) -> list[tuple[bytes, int, int]]:
-    """``[(bytes, width, height)]`` ascending: Pillow thumbnails at 90/320 px, then the original bytes."""
-    from PIL import Image, UnidentifiedImageError
+    """``[(bytes, width, height)]`` ascending: Pillow thumbnails at 90/320 px, then the original bytes.
+
+    Sizes are as displayed (EXIF orientation applied, as Telegram's upright photo sizes are); the
+    thumbnails are upright JPEGs, the largest keeps the exact bytes sent (EXIF included).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            width, height = img.size
+            upright = ImageOps.exif_transpose(img) or img
+            width, height = upright.size
             out: list[tuple[bytes, int, int]] = []
             for side in (90, 320):
                 if max(width, height) > side:
-                    thumb = img.convert("RGB")
+                    thumb = upright.convert("RGB")
                     thumb.thumbnail((side, side))
                     buf = io.BytesIO()
                     thumb.save(buf, "JPEG", quality=80)
