@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bot_harness import answer_until, answer_until_done, bot_harness, buttons, start_respondent, tap_choice
 
-from bot.render import decode
+from bot.render import decode, key_tag
 
 SPEC = {"consent": "yes", "age": "34", "gender": "female", "regency": "tebo", "district": "Tebo Tengah",
         "platforms_seen": ["youtube"], "own_words": None, "voice_note": None, "campaign_photo": None,
@@ -111,6 +111,14 @@ async def test_answered_keyboard_is_removed_and_stale_taps_change_nothing(tmp_pa
         assert u.callback_answer(forged).answered
         cb = decode(old_data)
         assert cb is not None and cb.op == "a"
+        # another person forging a tap on this submission (its id in the data) changes nothing
+        intruder, _, _ = await start_respondent(h, 4202)
+        own = intruder.last_message().message_id
+        forged_other = await h.do(intruder.tap_data(f"a|{cb.sid}|{key_tag('respondent/regency')}|0", message_id=own))
+        assert intruder.callback_answer(forged_other).text == "This button is no longer valid."
+        unknown = await h.do(intruder.tap_data(f"a|zzzz|{cb.tag}|0", message_id=own))
+        assert intruder.callback_answer(unknown).text == "This button is no longer valid."
+        assert await asyncio.to_thread(h.svc.repo.answers_of, sub_id) == before
 
 
 async def test_429_is_retried_by_the_rate_limiter_and_the_reply_arrives(tmp_path: Path) -> None:

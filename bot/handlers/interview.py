@@ -5,6 +5,8 @@ commit it, then show the outcome. The reply is sent only after the commit.
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.handlers.common import (
@@ -31,6 +33,9 @@ from bot.inputs import callback_input, location_input, text_input
 from bot.render import Callback, Rendered, button, choice_keyboard, from_b36, indices_of, key_tag, to_b36
 from questionnaires.interview import Asked, Back, Input, Prompt, Skip
 from storage.models import Person, Submission
+from storage.repository import NotFound
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- start
 
@@ -261,14 +266,24 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
         current = await open_submission(context, person)
         if current is not None and current.id is not None and current.status == "in_progress":
             await call(svc.set_status, current.id, "paused", update_id=None, person_id=person.id)
+        try:
+            fv = await call(svc.repo.form_version, fv_id)
+        except NotFound:
+            return t(lang, "stale_button")
+        if not fv.active:
+            return t(lang, "stale_button")
         await edit_markup(context, chat_id, message.message_id, None)
         await start_interview(context, chat_id, person, fv_id, mode="enumerator", update_id=update.update_id)
         return None
     sub_id = parse_sid(cb.sid)
     if sub_id is None:
         return t(lang, "stale_button")
-    sub = await call(svc.repo.get_submission, sub_id)
-    if sub.person_id != person.id:
+    try:
+        sub = await call(svc.repo.get_submission, sub_id)
+    except NotFound:
+        sub = None
+    if sub is None or sub.person_id != person.id:
+        log.warning("refused a tap on submission %s by person %s (not theirs or unknown)", sub_id, person.id)
         return t(lang, "stale_button")
     if sub.status == "submitted":
         return t(lang, "already_submitted")

@@ -27,6 +27,7 @@ from bot.handlers.common import (
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from bot.render import Callback, button, from_b36, to_b36
 from storage.models import Person, Submission
+from storage.repository import NotFound
 
 PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -132,7 +133,10 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
             if existing is not None:
                 await _offer_resume(context, chat_id, person, existing)
                 return None
-            fv = await call(svc.repo.form_version, fv_id)
+            try:
+                fv = await call(svc.repo.form_version, fv_id)
+            except NotFound:
+                return t(lang, "stale_button")
             await send_text(context, chat_id, t(lang, "welcome_respondent", title=fv.title or fv.form_id))
             await start_interview(context, chat_id, person, fv_id, mode="self", update_id=update.update_id)
             return None
@@ -144,7 +148,10 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     sub_id = parse_sid(cb.sid)
     if sub_id is None:
         return t(person.language, "stale_button")
-    sub = await call(svc.repo.get_submission, sub_id)
+    try:
+        sub = await call(svc.repo.get_submission, sub_id)
+    except NotFound:
+        return t(person.language, "stale_button")
     if sub.person_id != person.id or sub.status not in ("in_progress", "paused"):
         return t(person.language, "stale_button")
     await edit_markup(context, chat_id, message.message_id, None)
