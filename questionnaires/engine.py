@@ -66,7 +66,7 @@ from types import MappingProxyType
 
 from questionnaires import expressions
 from questionnaires.engine_plan import REPEAT, Plan, PlanNode, plan_for
-from questionnaires.engine_state import EvalContext, Slot, State, evaluate, remember, state_for, update
+from questionnaires.engine_state import Slot, State, evaluate, remember, state_for, update
 from questionnaires.engine_values import InputError, canonical
 from questionnaires.interview import (
     AddRepeat,
@@ -143,17 +143,6 @@ def _fill(raw: str, state: State, slot: Slot) -> str:
         return raw
 
 
-def _text(texts: object, ctx: EvalContext, slot: Slot, lang: str, default_lang: str) -> str:
-    raw = pick(texts, lang, default_lang)  # type: ignore[arg-type]
-    if "${" not in raw:
-        return raw
-    ctx.at(slot.pn, slot.key, slot.indices)
-    try:
-        return expressions.substitute(raw, ctx)
-    except Exception:
-        return raw
-
-
 def _choice_table(plan: Plan, pn: PlanNode, lang: str) -> tuple[tuple[tuple[str, str], ...], tuple[ChoiceOption, ...]]:
     """All choices of a select as ``(name, label)`` pairs and as `ChoiceOption` s, in ``lang`` (cached)."""
     k = ("c", pn.index, lang)
@@ -185,10 +174,6 @@ def _visible(plan: Plan, slot: Slot, state: State, lang: str) -> tuple[tuple[tup
             continue
     ctx.choice = None
     return tuple(pairs[i] for i in keep), tuple(options[i] for i in keep)
-
-
-def _visible_choices(slot: Slot, state: State, lang: str, default_lang: str) -> tuple[tuple[str, str], ...]:
-    return _visible(state.plan, slot, state, lang)[0]
 
 
 def _group_labels(plan: Plan, slot: Slot, state: State, lang: str, default_lang: str) -> tuple[str, ...]:
@@ -282,10 +267,7 @@ def _prompt(plan: Plan, state: State, slot: Slot, progress_lang: str, can_back: 
 
 def _note_text(plan: Plan, state: State, slot: Slot, lang: str) -> str | None:
     """The text a passed note / read-only question shows, or None when it shows nothing."""
-    ctx = state.ctx
-    assert ctx is not None
-    q = slot.pn.node
-    label = _text(q.labels, ctx, slot, lang, plan.form.default_language)
+    label = _fill(_raw(plan, slot.pn, "l", lang), state, slot)
     if slot.pn.is_note:
         return label or None
     value = state.answers.get(slot.key, "")
@@ -489,7 +471,7 @@ def step(form: Form, progress: Progress, inp: Input, *, now: datetime, instance_
         return _reject(plan, state, progress, slot, message("not_repeat", lang))
     if not isinstance(inp, (Text, Select, Location, MediaRef)):
         return _reject(plan, state, progress, slot, message("want_text", lang))
-    choices = _visible_choices(slot, state, lang, form.default_language) if q.is_select else ()
+    choices = _visible(plan, slot, state, lang)[0] if q.is_select else ()
     try:
         value = canonical(q, inp, choices, now)
     except InputError as exc:
@@ -600,7 +582,7 @@ def review(form: Form, progress: Progress, *, now: datetime | None = None,
             labels = {ch.name: (pick(ch.labels, lang, dl) or ch.name) for ch in q.choices}
             names = value.split(" ") if q.is_multiple else [value]
             shown = ", ".join(labels.get(n, n) for n in names)
-        items.append(ReviewItem(key=s.key, label=_text(q.labels, ctx, s, lang, dl) or q.name,
+        items.append(ReviewItem(key=s.key, label=_fill(_raw(plan, s.pn, "l", lang), state, s) or q.name,
                                 value=shown, question=q))
     return items
 

@@ -66,7 +66,7 @@ class EvalContext:
         self.language = language
         self.default_language = plan.form.default_language
         self._now = now
-        self.instance_id = instance_id or ""
+        self.instance_id = instance_id
         self.pn: PlanNode | None = None
         self.key = ""
         self.indices: tuple[int, ...] = ()
@@ -170,9 +170,14 @@ class EvalContext:
         return self._now
 
     def new_uuid(self) -> str:
-        """A UUID derived from the instance ID and the answer key (stable across steps)."""
+        """A UUID derived from the instance ID and the answer key (stable across steps).
+
+        Without an instance ID a value already computed for this key is kept (LookupError makes the
+        caller keep it), so a read such as `submission_data` without the ID changes nothing."""
+        if self.instance_id is None and self.answers.get(self.key):
+            raise LookupError("no instance ID: keep the stored value")
         self._uuid_n += 1
-        return str(_uuid.uuid5(_NS, f"{self.instance_id}/{self.key}/{self._uuid_n}"))
+        return str(_uuid.uuid5(_NS, f"{self.instance_id or ''}/{self.key}/{self._uuid_n}"))
 
 
 class Slot:
@@ -668,7 +673,8 @@ def state_for(plan: Plan, answers: Mapping[str, str], stash: Mapping[str, str], 
     """The evaluation of a progress's mappings: reused from the cache when these very objects were
     published by an earlier step (identity), or equal ones at the same ``position`` (a progress loaded
     back from storage); else a full `evaluate`. Reuse is exact: the cached state was computed from
-    equal answers, with the same language and instance ID (a new ``now`` re-runs what uses it)."""
+    equal answers, with the same language and instance ID (``None`` accepts any; a new ``now`` re-runs
+    what uses it)."""
     prev: State | None = None
     with plan.states_lock:
         cache = plan.states
@@ -682,7 +688,7 @@ def state_for(plan: Plan, answers: Mapping[str, str], stash: Mapping[str, str], 
                 if st.answers == answers and st.stash == stash and st.counts == counts:
                     prev = st
                     break
-    if prev is not None and prev.language == language and prev.instance_id == instance_id:
+    if prev is not None and prev.language == language and instance_id in (None, prev.instance_id):
         if now == prev.now or not plan.now_nodes:
             return prev
         updated = update(prev, dict(prev.answers), dict(prev.stash), set(), frozenset(), now)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from questionnaires import engine
+from questionnaires.engine_plan import plan_for
 from questionnaires.interview import (
     AddRepeat,
     Asked,
@@ -655,3 +656,18 @@ def test_messages_fill_references_to_earlier_answers():
     s = drive(f, Text("Sari"))
     assert engine.step(f, s.progress, Skip(), now=NOW).error == "Sari, please answer"
     assert engine.step(f, s.progress, Text("25"), now=NOW).error == "Really Sari?"
+
+
+def test_submission_without_instance_id_keeps_uuid_values():
+    f = form("""
+| survey |
+| | type | name | label | calculation |
+| | calculate | id | | uuid() |
+| | text | a | A | |
+""")
+    done = engine.step(f, engine.start(f, now=NOW, instance_id="uuid:9").progress, Text("x"), now=NOW,
+                       instance_id="uuid:9")
+    stored = done.progress.answers["id"]
+    assert engine.submission_data(f, done.progress)["id"] == stored
+    plan_for(f).states.clear()  # a restarted process: full evaluation without the ID
+    assert engine.submission_data(f, Progress.from_dict(done.progress.to_dict()))["id"] == stored
