@@ -176,7 +176,7 @@ def nest_answers(answers: dict[str, str]) -> dict[str, Any]:
 
 def _lines(args: argparse.Namespace) -> Iterator[str]:
     if args.answers is not None:
-        with open(args.answers, encoding="utf-8") as fh:
+        with open(args.answers, encoding="utf-8-sig") as fh:  # Notepad may add a BOM
             content = fh.read().splitlines()
         yield from content
     else:

@@ -196,3 +196,10 @@ def test_try_campaign_interview_repeat_per_platform(capsys):
     detail = answers["social_media/platform_detail"]
     assert [d["social_media/platform_detail/platform_code"] for d in detail] == ["instagram", "tiktok", "other"]
     assert detail[2]["social_media/platform_detail/platform_label"] == "Telegram"
+
+
+def test_try_answer_file_with_bom_and_crlf(xlsx: Path, tmp_path: Path, capsys):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffno\r\n".encode())
+    assert main(["try", str(xlsx), "--answers", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["answers"]["consent"] == "no"
