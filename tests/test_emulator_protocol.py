@@ -344,3 +344,37 @@ def test_text_is_trimmed_like_telegram_so_whitespace_only_edits_are_not_modified
     status, body = call("sendMessage", {"chat_id": 1410, "text": " \n "})
     assert (status, body["description"]) == (400, "Bad Request: message text is empty")
     assert dewi.texts() == ["Umur Anda?"]
+
+
+async def test_markdown_v2_reserved_characters_must_be_escaped(emu: Emulator) -> None:
+    from telegram.helpers import escape_markdown
+
+    eko = emu.user(1411, "Eko")
+    app = build_app(emu)
+    async with app:
+        with pytest.raises(BadRequest, match=r"(?i)character '\(' is reserved"):
+            await app.bot.send_message(1411, "*5/23* Berapa umur Anda? (contoh: 42.5)", parse_mode="MarkdownV2")
+        safe = "*5/23* " + escape_markdown("Berapa umur Anda? (contoh: 42.5)", version=2)
+        sent = await app.bot.send_message(1411, safe, parse_mode="MarkdownV2")
+        with pytest.raises(BadRequest, match="(?i)can't find end of bold entity"):
+            await app.bot.send_message(1411, "*tidak ditutup", parse_mode="MarkdownV2")
+    assert sent.text == "5/23 Berapa umur Anda? (contoh: 42.5)"
+    assert eko.messages[0].entities == [{"type": "bold", "offset": 0, "length": 4}]
+    assert len(eko.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "plain", "types"),
+    [
+        ("_a_ __u__ ~s~ ||sp|| `k` [tautan](http://x.id/a\\)b)", "MarkdownV2", "a u s sp k tautan",
+         ["italic", "underline", "strikethrough", "spoiler", "code", "text_link"]),
+        ("```python\nprint(1)\n```", "MarkdownV2", "print(1)", ["pre"]),
+        (">kutipan *tebal*\nbiasa", "MarkdownV2", "kutipan tebal\nbiasa", ["blockquote", "bold"]),
+        ("*tebal* 5.5 - oke!", "Markdown", "tebal 5.5 - oke!", ["bold"]),
+    ],
+)
+def test_markdown_parsing_examples(text: str, mode: str, plain: str, types: list[str]) -> None:
+    from bot.emulator.formatting import render
+
+    got_plain, entities = render(text, mode, None)
+    assert got_plain == plain and [e["type"] for e in entities] == types

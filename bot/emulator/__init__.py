@@ -19,14 +19,15 @@ sendChatAction, sendDocument / Photo / Audio / Voice / Video (multipart; bytes k
 getFile + downloads (20 MiB limit: "file is too big"), set/get/deleteMyCommands per scope and language,
 set/getChatMenuButton, getChat, set/getMyDescription, logOut, close. Any other method answers
 400 "... not implemented in the emulator". Limits enforced: text 4096, caption 1024, callback_data 64
-bytes, answerCallbackQuery text 200, HTML parse mode (unknown/unclosed tags, bare ``<``).
+bytes, answerCallbackQuery text 200, HTML / MarkdownV2 / Markdown parse modes (unknown or unclosed tags,
+bare ``<``, unescaped reserved characters), white space trimmed at both ends.
 
 Faults: :meth:`Emulator.fail_next` (429 + retry_after, 403, 400...), :meth:`Emulator.drop_next_connection`
 (optionally after the call took effect), :meth:`Emulator.redeliver`, :meth:`Emulator.set_latency`, :meth:`Emulator.set_flood_limit`,
 :meth:`ScriptedUser.block` (403 + my_chat_member), :meth:`ScriptedUser.send_big_file_stub`.
 
-Known differences from Telegram: private chats only; MarkdownV2/Markdown texts are not parsed (shown as
-sent); plain-http webhooks to localhost are allowed; uploaded photos keep one size (the bytes sent);
+Known differences from Telegram: private chats only; the Markdown parsers cover the documented syntax
+but not every corner of Telegram's; plain-http webhooks to localhost are allowed; uploaded photos keep one size (the bytes sent);
 flood control only when switched on (a plain token bucket); callback queries never expire.
 
 Telegram types never leave ``bot/``; apart from :mod:`bot.emulator.harness` this package imports nothing

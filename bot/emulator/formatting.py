@@ -2,7 +2,8 @@
 
 Rules from https://core.telegram.org/bots/api#html-style: only the listed tags are allowed; an unknown or
 unclosed tag makes the whole request fail with ``400 Bad Request: can't parse entities: ...``.
-MarkdownV2/Markdown texts are accepted and displayed as sent (not parsed; documented weakness).
+MarkdownV2 (https://core.telegram.org/bots/api#markdownv2-style) and legacy Markdown are parsed too,
+including Telegram's best-known failure: a reserved character (``.``, ``-``, ``!``...) not escaped.
 """
 
 from __future__ import annotations
@@ -113,11 +114,148 @@ def render(text: str, parse_mode: str | None, entities: list[dict[str, Any]] | N
         plain, ents = text, [dict(e) for e in entities]
     elif mode == "html":
         plain, ents = parse_html(text)
-    elif mode in ("", "markdown", "markdownv2"):
+    elif mode == "markdownv2":
+        plain, ents = _Markdown(text, v2=True).parse()
+    elif mode == "markdown":
+        plain, ents = _Markdown(text, v2=False).parse()
+    elif mode == "":
         plain, ents = text, []
     else:
         raise EntityParseError(f"Unsupported parse_mode {parse_mode!r}")
     return _trim(plain, ents)
+
+
+_RESERVED_V2 = set("_*[]()~`>#+-=|{}.!")
+_MARKERS_V2 = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough", "||": "spoiler"}
+_MARKERS_V1 = {"*": "bold", "_": "italic"}
+
+
+class _Markdown:
+    """A MarkdownV2 / legacy Markdown parser producing ``(plain_text, entities)`` like Telegram."""
+
+    def __init__(self, text: str, *, v2: bool) -> None:
+        self.src = text
+        self.v2 = v2
+        self.i = 0
+        self.out: list[str] = []
+        self.pos = 0  # UTF-16 offset in the output
+        self.open: dict[str, tuple[int, int]] = {}  # marker -> (output offset, source index)
+        self.link: tuple[int, int] | None = None
+        self.entities: list[dict[str, Any]] = []
+
+    def _byte(self, index: int) -> int:
+        return len(self.src[:index].encode("utf-8"))
+
+    def _emit(self, chunk: str) -> None:
+        self.out.append(chunk)
+        self.pos += utf16_len(chunk)
+
+    def _toggle(self, marker: str, kind: str) -> None:
+        if marker in self.open:
+            start, _ = self.open.pop(marker)
+            if self.pos > start:
+                self.entities.append({"type": kind, "offset": start, "length": self.pos - start})
+        else:
+            self.open[marker] = (self.pos, self.i)
+
+    def _until(self, end: str, start_index: int, what: str) -> str:
+        """Raw text up to the closing ``end`` (backslash escapes ``\\`` and the end char in V2)."""
+        buf: list[str] = []
+        src = self.src
+        while self.i < len(src):
+            if src.startswith(end, self.i):
+                self.i += len(end)
+                return "".join(buf)
+            ch = src[self.i]
+            if self.v2 and ch == "\\" and self.i + 1 < len(src):
+                buf.append(src[self.i + 1])
+                self.i += 2
+                continue
+            buf.append(ch)
+            self.i += 1
+        raise EntityParseError(f"Can't find end of {what} entity at byte offset {self._byte(start_index)}")
+
+    def parse(self) -> tuple[str, list[dict[str, Any]]]:
+        src = self.src
+        markers = _MARKERS_V2 if self.v2 else _MARKERS_V1
+        while self.i < len(src):
+            ch = src[self.i]
+            at_line_start = self.i == 0 or src[self.i - 1] == "\n"
+            if ch == "\\" and self.v2:
+                if self.i + 1 >= len(src) or not (1 <= ord(src[self.i + 1]) <= 126):
+                    raise EntityParseError("Character '\\' is reserved and must be escaped with the preceding "
+                                           "'\\'")
+                self._emit(src[self.i + 1])
+                self.i += 2
+            elif src.startswith("```", self.i):
+                start = self.i
+                self.i += 3
+                body = self._until("```", start, "Pre")
+                lang, sep, rest = body.partition("\n")
+                code = rest if sep and lang and " " not in lang else body
+                begin = self.pos
+                self._emit(code)
+                entity: dict[str, Any] = {"type": "pre", "offset": begin, "length": self.pos - begin}
+                if code is rest:
+                    entity["language"] = lang
+                self.entities.append(entity)
+            elif ch == "`":
+                start = self.i
+                self.i += 1
+                begin = self.pos
+                self._emit(self._until("`", start, "Code"))
+                self.entities.append({"type": "code", "offset": begin, "length": self.pos - begin})
+            elif self.v2 and src.startswith("__", self.i):
+                self._toggle("__", "underline")
+                self.i += 2
+            elif self.v2 and src.startswith("||", self.i):
+                self._toggle("||", "spoiler")
+                self.i += 2
+            elif ch in markers:
+                self._toggle(ch, markers[ch])
+                self.i += 1
+            elif ch == "[" and self.link is None:
+                self.link = (self.pos, self.i)
+                self.i += 1
+            elif ch == "]" and self.link is not None:
+                start, src_start = self.link
+                self.link = None
+                if not src.startswith("(", self.i + 1):
+                    if self.v2:
+                        raise EntityParseError("Character ']' is reserved and must be escaped with the "
+                                               "preceding '\\'")
+                    self.i += 1
+                    continue
+                self.i += 2
+                url = self._until(")", src_start, "TextUrl")
+                if self.pos > start:
+                    self.entities.append({"type": "text_link", "offset": start, "length": self.pos - start,
+                                          "url": url})
+            elif self.v2 and ch == ">" and at_line_start:
+                end = src.find("\n", self.i)
+                end = len(src) if end < 0 else end
+                self.i += 1
+                begin = self.pos
+                inner = _Markdown(src[self.i:end], v2=True).parse()
+                base = self.pos
+                self._emit(inner[0])
+                self.entities.extend(dict(e, offset=e["offset"] + base) for e in inner[1])
+                self.entities.append({"type": "blockquote", "offset": begin, "length": self.pos - begin})
+                self.i = end
+            elif self.v2 and ch in _RESERVED_V2:
+                raise EntityParseError(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
+            else:
+                self._emit(ch)
+                self.i += 1
+        if self.link is not None:
+            raise EntityParseError(f"Can't find end of TextUrl entity at byte offset {self._byte(self.link[1])}")
+        if self.open:
+            marker, (_, src_index) = min(self.open.items(), key=lambda kv: kv[1][1])
+            name = {"bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough",
+                    "spoiler": "Spoiler"}[markers.get(marker, _MARKERS_V2.get(marker, "bold"))]
+            raise EntityParseError(f"Can't find end of {name} entity at byte offset {self._byte(src_index)}")
+        self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+        return "".join(self.out), self.entities
 
 
 def _trim(plain: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
