@@ -293,15 +293,22 @@ def _scan(plan: Plan, state: State, start: int, lang: str) -> tuple[Slot | None,
     return None, notes
 
 
-def _first_pending(state: State, visited: set[str]) -> Slot | None:
-    """The first relevant askable slot that still needs the user (see the module docstring)."""
+def _first_pending(state: State, history: tuple[str, ...]) -> Slot | None:
+    """The first relevant askable slot that still needs the user (see the module docstring).
+
+    An "add another?" prompt is pending when it was never answered, or when questions of its
+    instances were answered after it (an instance was added since: ask again)."""
     answers = state.answers
     stash = state.stash
+    order = {k: i for i, k in enumerate(history)}
+    visited = order.keys()
     for s in state.slots:
         if not s.asks or not s.relevant:
             continue
         if s.kind == "r":
-            if s.key not in visited:
+            at = order.get(s.key)
+            head = s.key + "["
+            if at is None or any(i > at and k.startswith(head) for k, i in order.items()):
                 return s
             continue
         if s.key in answers:
@@ -363,7 +370,7 @@ def _advance(plan: Plan, state: State, progress: Progress, after: int, history: 
     """Move on from slot index ``after`` (exclusive): next prompt, or Completed at the end."""
     lang = progress.language
     if reviewing:
-        pending = _first_pending(state, set(history))
+        pending = _first_pending(state, history)
         if pending is not None:
             return _ask(plan, state, progress, pending, [], history=history, reviewing=True)
         return _complete(state, progress, [], history)
@@ -523,7 +530,7 @@ def _repeat_answer(plan: Plan, state: State, progress: Progress, slot: Slot, i: 
     target, notes = _scan(plan, state, first, lang)
     if target is None:  # pragma: no cover - the prompt slot itself follows the instance
         return _complete(state, new, notes, new.history)
-    return _ask(plan, state, new, target, notes, history=new.history, reviewing=False)
+    return _ask(plan, state, new, target, notes, history=new.history)
 
 
 def _back(plan: Plan, state: State, progress: Progress) -> Step:

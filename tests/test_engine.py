@@ -671,3 +671,19 @@ def test_submission_without_instance_id_keeps_uuid_values():
     assert engine.submission_data(f, done.progress)["id"] == stored
     plan_for(f).states.clear()  # a restarted process: full evaluation without the ID
     assert engine.submission_data(f, Progress.from_dict(done.progress.to_dict()))["id"] == stored
+
+
+def test_review_jump_to_add_another_asks_again_after_the_new_instance():
+    done = drive(OPEN, AddRepeat(), Text("IG"), Text("2"), EndRepeat(), Text("x"))
+    assert isinstance(done, Completed)
+    s = engine.step(OPEN, done.progress, Jump("platform"), now=NOW)
+    assert s.prompt.kind == "repeat" and s.progress.reviewing
+    s = engine.step(OPEN, s.progress, AddRepeat(), now=NOW)
+    assert s.prompt.key == "platform[2]/pname" and s.progress.reviewing
+    s = engine.step(OPEN, s.progress, Text("TikTok"), now=NOW)
+    assert s.prompt.key == "platform[2]/hours"
+    s = engine.step(OPEN, s.progress, Text("1"), now=NOW)
+    assert s.prompt.kind == "repeat" and s.prompt.key == "platform"  # add another? again
+    s = engine.step(OPEN, s.progress, EndRepeat(), now=NOW)
+    assert isinstance(s, Completed)  # 'after' was answered: straight back to the end
+    assert engine.submission_data(OPEN, s.progress)["platform[2]/pname"] == "TikTok"
