@@ -83,3 +83,17 @@ def test_admin_publish_good_and_broken_forms(tmp_path: Path, capsys: pytest.Capt
     assert main(["admin", "--data-dir", str(data), "--env-file", "", "publish", str(broken)]) == 1
     err = capsys.readouterr().err
     assert "was not published" in err
+
+
+def test_webhook_mode_without_the_webhooks_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tornado") is not None:
+        pytest.skip("the webhooks extra is installed here")
+    env = _env_without_token(tmp_path)
+    env["TELEGRAM_BOT_TOKEN"] = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "https://example.org/suara",
+                           "--listen", "127.0.0.1:8443"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and 'python-telegram-bot[webhooks]' in proc.stderr
