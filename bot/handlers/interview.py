@@ -13,7 +13,6 @@ from bot.handlers.common import (
     Context,
     call,
     edit_markup,
-    edit_text,
     expected_for,
     is_staff,
     open_submission,
@@ -359,8 +358,3 @@ async def _toggle_or_page(context: Context, message: Message, sub: Submission, c
         names = [prompt.choices[j].label for j in indices_of(mask) if j < len(prompt.choices)]
         return ", ".join(names)[:190] or None
     return None
-
-
-async def edit_to(context: Context, message: Message, text: str) -> None:
-    """Replace a tapped message's text and drop its keyboard."""
-    await edit_text(context, message.chat_id, message.message_id, text)
