@@ -39,7 +39,8 @@ class PlanNode:
     ``children`` the children's indices; ``end`` the index just past the node's subtree.
     Expressions are ``None`` when the column is empty. ``computed`` is True when the value comes from
     the ``calculation`` column (calculate/hidden types, or any question with a calculation), ``asks`` is
-    True for questions that prompt (not notes, computed or read-only-by-type questions).
+    True for questions that prompt (not notes, computed or read-only-by-type questions); ``simple`` for
+    those with no read_only and no choice_filter (the evaluation pass has a fast path for them).
     ``default_literal`` holds a plain default; ``default`` a dynamic default expression.
     A ``choice_filter`` counts among the state expressions: an answer whose choice the filter no longer
     shows is taken out of the answers (see `questionnaires.engine_state`). ``relevant_paths`` lists
@@ -76,6 +77,7 @@ class PlanNode:
     choice_by_name: dict[str, Choice] = field(default_factory=dict)
     or_other: bool = False
     relevant_paths: tuple[str, ...] | None = None
+    simple: bool = False
 
     def key(self, indices: tuple[int, ...]) -> str:
         """The answer key of this node for the instance ``indices`` of its enclosing repeats."""
@@ -181,6 +183,7 @@ def compile_form(form: Form) -> Plan:
             pn.computed = node.type in SILENT_TYPES or pn.calculation is not None
             pn.is_note = node.type == "note" and not pn.computed
             pn.asks = not pn.computed and not pn.is_note
+            pn.simple = pn.asks and pn.read_only is None and pn.choice_filter is None
             pn.choices = node.choices
             pn.choice_by_name = {ch.name: ch for ch in node.choices}
             pn.or_other = node.or_other

@@ -194,27 +194,24 @@ class Slot:
 
     __slots__ = ("pn", "key", "indices", "own", "relevant", "parent", "end", "kind", "asks", "shows")
 
-    def __init__(self, pn: PlanNode, key: str, indices: tuple[int, ...], kind: str, parent: int) -> None:
+    def __init__(self, pn: PlanNode, key: str, indices: tuple[int, ...], kind: str, parent: int,
+                 own: bool = True, relevant: bool = True, end: int = 0, asks: bool = False,
+                 shows: bool = False) -> None:
         self.pn = pn
         self.key = key
         self.indices = indices
         self.kind = kind
         self.parent = parent
-        self.own = True
-        self.relevant = True
-        self.end = 0
-        self.asks = False
-        self.shows = False
+        self.own = own
+        self.relevant = relevant
+        self.end = end
+        self.asks = asks
+        self.shows = shows
 
     def copy(self) -> Slot:
         """A copy (copy-on-write in incremental updates)."""
-        s = Slot(self.pn, self.key, self.indices, self.kind, self.parent)
-        s.own = self.own
-        s.relevant = self.relevant
-        s.end = self.end
-        s.asks = self.asks
-        s.shows = self.shows
-        return s
+        return Slot(self.pn, self.key, self.indices, self.kind, self.parent, self.own, self.relevant,
+                    self.end, self.asks, self.shows)
 
 
 class State:
@@ -455,6 +452,7 @@ def _walk(
     changed: frozenset[str],
 ) -> None:
     nodes = plan.nodes
+    append = slots.append
     for ci in children:
         pn = nodes[ci]
         key = prefix + pn.name
@@ -464,18 +462,18 @@ def _walk(
             own = _bool(pn.relevant, ctx)
         rel = parent_rel and own
         if pn.kind == QUESTION:
-            slot = Slot(pn, key, indices, "q", parent)
-            slot.own = own
-            slot.relevant = rel
-            slot.end = len(slots) + 1
+            if pn.simple:  # fast path: the rules of `_question` for a plain question
+                if not rel and key in ans:
+                    st[key] = ans.pop(key)
+                append(Slot(pn, key, indices, "q", parent, own, rel, len(slots) + 1, rel))
+                continue
+            slot = Slot(pn, key, indices, "q", parent, own, rel, len(slots) + 1)
             slot.asks, slot.shows = _question(slot, rel, ctx, ans, st, changed)
-            slots.append(slot)
+            append(slot)
             continue
-        slot = Slot(pn, key, indices, "g", parent)
-        slot.own = own
-        slot.relevant = rel
+        slot = Slot(pn, key, indices, "g", parent, own, rel)
         me = len(slots)
-        slots.append(slot)
+        append(slot)
         if pn.kind == REPEAT:
             if pn.repeat_count is not None:
                 old = cnt.get(key, 0)
