@@ -266,7 +266,7 @@ def test_wait_for_timeout_describes_recent_messages(emu: Emulator) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError) as info:
         emu.wait_for(lambda: sari.last_text() == "never", timeout=0.2, what="an impossible reply")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # a 0.2 s timeout, generous for a loaded machine
     text = str(info.value)
     assert "an impossible reply" in text and "Pertanyaan 5/23" in text and "sendMessage -> 200" in text
 
