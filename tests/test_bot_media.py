@@ -102,3 +102,49 @@ async def test_voice_note_outside_a_media_question_after_note_command_is_a_field
         media = await asyncio.to_thread(h.svc.repo.media_of, sub_id)
         assert len(media) == 1 and media[0].question_path is None and media[0].kind == "voice"
         assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).position == "respondent/age"
+
+
+def _media_form() -> bytes:
+    """A small bilingual form with video, file and audio questions (made with openpyxl)."""
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "survey"
+    ws.append(["type", "name", "label::Bahasa Indonesia (id)", "label::English (en)", "required"])
+    ws.append(["video", "clip", "Kirim video", "Send a video of the rally", "yes"])
+    ws.append(["file", "doc", "Kirim dokumen", "Send the leaflet file", "yes"])
+    ws.append(["audio", "song", "Kirim lagu kampanye", "Send the campaign jingle", "yes"])
+    st = wb.create_sheet("settings")
+    st.append(["form_id", "version", "default_language"])
+    st.append(["media_kinds", "1", "Bahasa Indonesia (id)"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08free"
+MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x0f" + b"\x00" * 32 + b"\xff\xfb\x90\x00" + b"\x00" * 400
+
+
+async def test_video_file_and_audio_file_questions(tmp_path: Path) -> None:
+    from questionnaires.xlsform import load_xlsform
+
+    async with bot_harness(tmp_path) as h:
+        xlsx = _media_form()
+        await asyncio.to_thread(h.svc.repo.publish_form, load_xlsform(xlsx, filename="media_kinds.xlsx"), xlsx,
+                                now=h.now())
+        u, _, sub_id = await start_respondent(h, 5401, form_id="media_kinds")
+        assert "video" in u.last_text()
+        await h.do(u.send_voice(voice_bytes(), duration=3))
+        assert "needs a video, but you sent a voice note" in u.last_text()
+        await h.do(u.send_video(MP4, duration=2))
+        await h.do(u.send_document(b"%PDF-1.4\n%fake leaflet\n", file_name="leaflet.pdf", mime_type="application/pdf"))
+        await h.do(u.send_audio(MP3, duration=1, file_name="jingle.mp3"))
+        answers = await asyncio.to_thread(h.svc.repo.answers_of, sub_id)
+        kinds = {m.question_path: (m.kind, m.ext) for m in await asyncio.to_thread(h.svc.repo.media_of, sub_id)}
+        assert kinds == {"clip": ("video", "mp4"), "doc": ("document", "pdf"), "song": ("audio", "mp3")}
+        assert answers["clip"].endswith(".mp4") and answers["doc"].endswith(".pdf") and answers["song"].endswith(".mp3")
+        assert "✅ Submit" in [label for row in u.inline_buttons() for label, _ in row]
