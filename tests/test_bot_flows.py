@@ -160,3 +160,38 @@ async def test_consent_refusal_discards_with_reason(tmp_path: Path) -> None:
         reasons = [e.detail.get("reason") for e in events if e.kind == "discarded" and e.detail]
         assert reasons == ["consent_refused"]
         assert "persetujuan" in u.last_text()
+
+
+async def test_enumerator_new_pauses_open_interview_resume_and_mine(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        svc = h.svc
+        await asyncio.to_thread(svc.repo.upsert_person, 3101, display_name="Sari", language="en",
+                                role="enumerator", now=h.now())
+        e = h.emu.user(3101, "Sari", language_code="en")
+        await h.do(e.send_command("new"))
+        assert "Choose a questionnaire" in e.last_text()
+        await h.do(e.tap("Survei Pemilih Jambi: Media Sosial dan Pemilu Legislatif 2024"))
+        await h.do(e.tap("Yes"))  # consent
+        await h.do(e.send_text("51"))
+        # a second interview: the first is paused, not lost
+        await h.do(e.send_command("new"))
+        await h.do(e.tap("Wawancara Tim Kampanye: Media Sosial dan Pemilu Legislatif 2024"))
+        person = await asyncio.to_thread(svc.repo.person_by_telegram_id, 3101)
+        assert person is not None and person.id is not None
+        subs = await asyncio.to_thread(svc.repo.submissions_of, person.id)
+        assert [(s.status, s.mode) for s in subs] == [("paused", "enumerator"), ("in_progress", "enumerator")]
+        # refusing consent in the campaign interview discards it with the reason
+        await h.do(e.send_text("ENUM-02"))
+        await h.do(e.tap("No"))
+        subs = await asyncio.to_thread(svc.repo.submissions_of, person.id)
+        assert [s.status for s in subs] == ["paused", "discarded"]
+        # /start offers the paused one; /resume continues at the gender question
+        await h.do(e.send_command("start"))
+        assert buttons(e) == ["▶ Continue", "↺ Start over"]
+        await h.do(e.send_command("resume"))
+        assert "gender" in e.last_text()
+        subs = await asyncio.to_thread(svc.repo.submissions_of, person.id)
+        assert subs[0].status == "in_progress"
+        await h.do(e.send_command("mine"))
+        mine = e.last_text()
+        assert subs[0].respondent_code in mine and "in progress" in mine and "discarded" in mine
