@@ -159,6 +159,7 @@ class _Export:
         self._counters: dict[str, int] = {}
         self._tables: dict[str, tuple[SheetStream, list]] = {}
         self._main_title = ""
+        self._qual_labels: dict[str, object] = {}
 
     # ------------------------------------------------------------------------------------- helpers
     def headers(self, cols) -> list[list[object]]:
@@ -396,38 +397,48 @@ class _Export:
 
     # ------------------------------------------------------------------------------ qualitative
     def _qualitative(self, rec: SubmissionRecord, ctx: RowContext) -> None:
+        """Qualitative rows of one submission: open text answers, audio answers, then field notes."""
         cell = self.text.cell
         zone = self.zone
-        lang = self.plan.label_lang
-        base = [cell(rec.instance_id), cell(rec.respondent), cell(rec.enumerator)]
-        lang_cell = cell(rec.language)
+        append = self.qual.append
+        labels = self._qual_labels
+        links = self.options.media
+        iid = rec.instance_id
+        base = [cell(iid), cell(rec.respondent) or None, cell(rec.enumerator) or None]
+        lang_cell = cell(rec.language) or None
+        answered_at = rec.answered_at
 
-        def emit(key: str, label: str, qtype: str, text: str, media_arc: str | None,
+        def emit(key: str, label: object, qtype: str, text: str, media_arc: str | None,
                  duration: float | None, when: datetime | None) -> None:
-            parts = split_text(text) if text else [""]
+            parts = split_text(text) if len(text) > 16_000 else [text]
+            n = len(parts)
+            link = None
+            if media_arc:
+                name = media_arc.rsplit("/", 1)[-1]
+                link = Link(name, media_arc) if links else cell(name)
+            at, at_utc = (local_naive(when, zone), _utc(when)) if when is not None else (None, None)
             for i, part in enumerate(parts, 1):
-                link = Link(media_arc.rsplit("/", 1)[-1], media_arc) if media_arc and self.options.media else (
-                    cell(media_arc.rsplit("/", 1)[-1]) if media_arc else None)
-                self.qual.append([
-                    *base, cell(key), cell(label), qtype, lang_cell, cell(part) if part else None,
-                    f"{i} of {len(parts)}" if len(parts) > 1 else None,
-                    link if i == 1 else None, duration if i == 1 else None,
-                    local_naive(when, zone), _utc(when), None, None, None,
-                ])
+                append([*base, cell(key), label, qtype, lang_cell, cell(part) if part else None,
+                        f"{i} of {n}" if n > 1 else None, link if i == 1 else None,
+                        duration if i == 1 else None, at, at_utc, None, None, None])
 
         for key, mq, text, mrec, arc in ctx.qual:
-            label = pick(mq.question.labels, lang) or mq.name
-            when = rec.answered_at.get(key) if rec.answered_at else None
+            label = labels.get(mq.path)
+            if label is None:
+                label = labels[mq.path] = cell(pick(mq.question.labels, self.plan.label_lang) or mq.name)
+            when = answered_at.get(key) if answered_at else None
             if mrec is not None:
                 emit(key, label, mq.type, text, arc, mrec.duration_s, mrec.captured_at or when)
             else:
                 emit(key, label, mq.type, text, None, None, when)
-        for entry in self.index.for_instance(rec.instance_id):
-            r = entry.record
-            if r.key is None:
-                emit("(field note)", "", r.kind, r.caption, entry.arcname, r.duration_s, r.captured_at)
-        for note in self.notes_by.get(rec.instance_id, ()):
-            emit("(field note)", "", "text", note.text, None, None, note.captured_at)
+        entries = self.index.by_instance.get(iid)
+        if entries:
+            for entry in entries:
+                r = entry.record
+                if r.key is None:
+                    emit("(field note)", None, r.kind, r.caption, entry.arcname, r.duration_s, r.captured_at)
+        for note in self.notes_by.get(iid, ()):
+            emit("(field note)", None, "text", note.text, None, None, note.captured_at)
 
     # --------------------------------------------------------------------------------- paradata
     def _paradata(self, events: Iterable[EventRecord]) -> None:
