@@ -43,7 +43,7 @@ from exports.columns import (
     build_plan,
 )
 from exports.media import MediaIndex, thumbnail_bytes
-from exports.naming import SheetTitles
+from exports.naming import SheetTitles, safe_component
 from exports.records import EventRecord, MediaRecord, NoteRecord, SubmissionRecord
 from exports.sheets import EXCEL_MAX_ROWS, SheetStream
 from questionnaires.model import Form, pick
@@ -769,7 +769,8 @@ def export_workbook(
     total: int | None = None,
     text_lengths: Mapping[str, int] | None = None,
 ) -> ExportResult:
-    """Write the export workbook to ``out`` (a ``.xlsx`` path; parent folders are created).
+    """Write the export workbook to ``out`` (a ``.xlsx`` path, parent folders created; an existing folder
+    gets ``<form_id>.xlsx`` inside). Returns the `ExportResult` (``path`` is the file written).
 
     ``forms``: every version of the form, oldest first (ValueError if empty or of different form_ids).
     ``submissions`` are streamed once; ``media`` and ``notes`` are indexed first; ``events`` streamed
@@ -781,6 +782,8 @@ def export_workbook(
     """
     options = options or ExportOptions()
     out = Path(out)
+    if out.is_dir() and forms:
+        out = out / f"{safe_component(forms[-1].form_id, 'form')}.xlsx"
     if text_lengths is None and isinstance(submissions, Sequence):
         text_lengths = longest_texts(forms, submissions)
     run = _Export(forms, out, options, text_lengths)

@@ -555,3 +555,9 @@ def test_paradata_seconds_since_previous_event_when_not_given(tmp_path):
     export_workbook([f], [sub("u1", {"t": "a"}), sub("u2", {})], events=events, out=out)
     secs = [r[7] for r in sheet_rows(out, "Paradata")[1:]]
     assert secs == [None, 2.5, None]  # too-fast answers show up; a new interview starts afresh
+
+
+def test_out_may_be_an_existing_folder(tmp_path):
+    f = form(ALL_TYPES, "types")
+    res = export_workbook([f], [sub("u1", {"t": "a"})], out=tmp_path)
+    assert res.path == tmp_path / "types.xlsx" and table(res.path, "types")[0]["t"] == "a"
