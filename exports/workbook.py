@@ -238,7 +238,7 @@ class _Export:
         self._summary()
         self._codebook()
         self._about()
-        self.result.rows = {s.title: s.data_rows for s in [*self.streams.values(), self.qual]}
+        self.result.rows.update({s.title: s.data_rows for s in [*self.streams.values(), self.qual]})
         self.result.cut_texts = self.tally.cut
         self.out.parent.mkdir(parents=True, exist_ok=True)
         wb.save(self.out)

@@ -471,7 +471,8 @@ def test_paradata_rows_with_times_and_only_exported_submissions(tmp_path):
     events = [EventRecord("u1", T0, "shown", "t"), EventRecord("u1", T0 + timedelta(seconds=4), "answered", "t",
                                                               new="hi", seconds=4.0),
               EventRecord("u9", T0, "shown", "t")]
-    export_workbook([f], [sub("u1", {"t": "hi"})], events=events, out=out)
+    res = export_workbook([f], [sub("u1", {"t": "hi"})], events=events, out=out)
+    assert res.rows["Paradata"] == 2 and res.rows["types"] == 1 and res.rows["Media"] == 0
     rows = table(out, "Paradata")
     assert [(r["_uuid"], r["event"], r["question"], r["new_value"], r["seconds (spent, or since the previous event)"])
             for r in rows] == [
