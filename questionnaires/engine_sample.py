@@ -111,7 +111,7 @@ def regex_example(pattern: str, rng: random.Random) -> str | None:
 def candidates(prompt: Prompt, rng: random.Random, now: datetime) -> list[Input]:
     """Inputs that may answer ``prompt`` (valid for its type), in the order to try them."""
     if prompt.kind == "repeat":
-        return [AddRepeat() if rng.random() < 0.5 else EndRepeat(), EndRepeat()]
+        return [AddRepeat() if rng.random() < 0.65 else EndRepeat(), EndRepeat()]
     q = prompt.question
     assert q is not None
     out: list[Input] = []

@@ -94,9 +94,30 @@ FORM_B = form("""
 | | yn | no | No |
 """)
 
+# Nested repeats (FC-13): an open tree > open nest > egg with repeat_count, position(..), sums and
+# indexed-repeat across instances.
+FORM_C = form("""
+| survey |
+| | type | name | label | relevant | required | constraint | calculation | repeat_count |
+| | begin repeat | tree | Tree | | | | | |
+| | calculate | tree_no | | | | | position(..) | |
+| | begin repeat | nest | Nest | | | | | |
+| | integer | eggs | Eggs | | yes | . <= 3 | | |
+| | begin repeat | egg | Egg | ${eggs} > 0 | | | | ${eggs} |
+| | decimal | weight | Weight | | | | | |
+| | end repeat | | | | | | | |
+| | end repeat | | | | | | | |
+| | calculate | tree_eggs | | | | | sum(${eggs}) | |
+| | end repeat | | | | | | | |
+| | calculate | first_eggs | | | | | indexed-repeat(${eggs}, ${tree}, 1, ${nest}, 1) | |
+| | text | heavy | Heavy? | sum(${weight}) > 2 | yes | | | |
+""")
+
 KEYS = ["consent", "main/age", "main/has_kids", "main/n_kids", "main/kid[1]/kid_age", "main/kid[2]/kid_age",
         "main/seen", "main/most", "visit[1]/where", "visit[1]/when", "last", "nope",
-        "a", "g1/b", "g1/g2/c", "r[1]/x", "r[1]/y", "r[2]/x", "z"]
+        "a", "g1/b", "g1/g2/c", "r[1]/x", "r[1]/y", "r[2]/x", "z",
+        "tree", "tree[1]/nest", "tree[1]/nest[1]/eggs", "tree[1]/nest[1]/egg[2]/weight", "tree[2]/nest[1]/eggs",
+        "heavy"]
 
 inputs = st.one_of(
     st.sampled_from([Text(v) for v in ("yes", "no", "1", "2", "3", "4", "17", "30", "70", "-1", "abc", "",
@@ -156,9 +177,9 @@ def _play(f, seq, now=NOW):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seq=st.lists(moves, max_size=40), which=st.sampled_from(["A", "B"]))
+@given(seq=st.lists(moves, max_size=40), which=st.sampled_from(["A", "B", "C"]))
 def test_random_inputs_keep_the_invariants(seq, which):
-    f = FORM_A if which == "A" else FORM_B
+    f = {"A": FORM_A, "B": FORM_B, "C": FORM_C}[which]
     steps = _play(f, seq)
     for s in steps[:: max(1, len(steps) // 8)] + [steps[-1]]:
         _check_invariants(f, s.progress, isinstance(s, Completed))
@@ -166,9 +187,9 @@ def test_random_inputs_keep_the_invariants(seq, which):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seq=st.lists(moves, max_size=30), cut=st.integers(min_value=0, max_value=30),
-       which=st.sampled_from(["A", "B"]))
+       which=st.sampled_from(["A", "B", "C"]))
 def test_round_trip_mid_interview_continues_identically(seq, cut, which):
-    f = FORM_A if which == "A" else FORM_B
+    f = {"A": FORM_A, "B": FORM_B, "C": FORM_C}[which]
     cut = min(cut, len(seq))
     s = engine.start(f, now=NOW)
     for move in seq[:cut]:
