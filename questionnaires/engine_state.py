@@ -173,11 +173,17 @@ class EvalContext:
         """A UUID derived from the instance ID and the answer key (stable across steps).
 
         Without an instance ID a value already computed for this key is kept (LookupError makes the
-        caller keep it), so a read such as `submission_data` without the ID changes nothing."""
-        if self.instance_id is None and self.answers.get(self.key):
-            raise LookupError("no instance ID: keep the stored value")
+        caller keep it), so a read such as `submission_data` without the ID changes nothing; the first
+        value is then derived from the caller's ``now`` (two interviews started at different
+        microseconds get different UUIDs)."""
+        seed = self.instance_id
+        if seed is None:
+            if self.answers.get(self.key):
+                raise LookupError("no instance ID: keep the stored value")
+            # first computation without an ID: the caller's clock (microseconds) tells interviews apart
+            seed = self._now.isoformat() if self._now is not None else ""
         self._uuid_n += 1
-        return str(_uuid.uuid5(_NS, f"{self.instance_id or ''}/{self.key}/{self._uuid_n}"))
+        return str(_uuid.uuid5(_NS, f"{seed}/{self.key}/{self._uuid_n}"))
 
 
 class Slot:

@@ -5,7 +5,7 @@ Each test names the rule (issue 2, "Interview engine") or the field case (FC-n) 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -687,3 +687,18 @@ def test_review_jump_to_add_another_asks_again_after_the_new_instance():
     s = engine.step(OPEN, s.progress, EndRepeat(), now=NOW)
     assert isinstance(s, Completed)  # 'after' was answered: straight back to the end
     assert engine.submission_data(OPEN, s.progress)["platform[2]/pname"] == "TikTok"
+
+
+def test_uuid_without_instance_id_differs_between_interviews_and_stays_put():
+    f = form("""
+| survey |
+| | type | name | label | calculation |
+| | calculate | id | | uuid() |
+| | text | a | A | |
+| | text | b | B | |
+""")
+    one = engine.start(f, now=NOW)
+    two = engine.start(f, now=NOW + timedelta(microseconds=1))
+    assert one.progress.answers["id"] != two.progress.answers["id"]
+    nxt = engine.step(f, one.progress, Text("x"), now=NOW + timedelta(minutes=3))
+    assert nxt.progress.answers["id"] == one.progress.answers["id"]
