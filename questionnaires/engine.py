@@ -13,8 +13,10 @@ Public API
 * ``submission_data(form, progress, *, now=None, instance_id=None) -> dict[str, str]``.
 * ``set_language(progress, language) -> Progress``.
 
-``instance_id`` (optional, the submission's instance ID) seeds ``uuid()`` in calculations so that its
-value is stable from step to step; without it ``uuid()`` is stable per answer key only.
+``instance_id`` (optional, the submission's instance ID; callers should pass it) seeds ``uuid()`` in
+calculations so its value is the same on every step and after a restart. Without it, ``uuid()`` is
+seeded by the ``now`` of its first computation and then kept as stored (a calculation mixing
+``uuid()`` with answers is then not recomputed).
 
 Rules (XLSForm spec / ODK behaviour, adapted to chat)
 -----------------------------------------------------
