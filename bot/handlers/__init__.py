@@ -90,3 +90,4 @@ def register_all(app: Application) -> None:
     app.add_handler(MessageHandler(msg & filters.COMMAND, on_unknown_command))
     app.add_handler(ChatMemberHandler(errors.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(errors.on_error)
+    __import__("bot.handlers.study", fromlist=["register"]).register(app)  # issue 6: study ops + authz gate
