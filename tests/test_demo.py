@@ -100,8 +100,10 @@ def test_roles_from_admin_ids_and_the_single_use_invite(day: Day) -> None:
     roles = dict(day.rows("select telegram_id, role from person"))
     assert roles == {RAHMI.user_id: "researcher", SARI.user_id: "enumerator", MAYA.user_id: "respondent",
                      DEWI.user_id: "respondent"}
-    invites = day.rows("select role, form_id, max_uses, uses from invite order by id")
-    assert invites == [("enumerator", None, 1, 1), ("respondent", VOTER, None, 2)]
+    (rahmi,), = day.rows("select id from person where telegram_id = ?", RAHMI.user_id)
+    # the enumerator invite came from /invite in Rahmi's chat, the survey link from `suara admin invite`
+    invites = day.rows("select role, form_id, max_uses, uses, created_by from invite order by id")
+    assert invites == [("enumerator", None, 1, 1, rahmi), ("respondent", VOTER, None, 2, None)]
 
 
 def test_enumerator_voter_interview_paradata_notes_and_double_tap(day: Day) -> None:
@@ -215,6 +217,7 @@ def test_subprocess_run_prints_the_conversation_and_where_the_data_is(tmp_path: 
                           env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
+    assert "👤 Rahmi: /invite enumerator --uses 1" in out and "💻 researcher$ suara admin invite" in out
     assert "👤 Sari: /new" in out and "🤖 Suara: Pilih kuesioner:" in out
     assert "👤 Maya: [English]" in out and "🤖 Suara (pop-up): Sudah dikirim." in out
     assert "🔁 The bot restarts" in out and "all 8 answers saved before the restart are still there" in out

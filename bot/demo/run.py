@@ -20,7 +20,7 @@ from bot.demo.player import UPDATE_TIMEOUT, ErrorLog, Player, StepFailed
 from bot.demo.printer import ChatPrinter
 from bot.demo.report import DemoSummary, export_form, format_exports, summarize
 from bot.demo.script import ACTORS, CAMPAIGN, FIELD_DAY, RAHMI, VOTER
-from bot.demo.steps import Invite, Step
+from bot.demo.steps import AdminInvite, Step
 from bot.emulator import Emulator
 
 #: The forms exported at the end of the day.
@@ -68,7 +68,7 @@ async def play_async(data_dir: Path, out: TextIO, options: DemoOptions = DemoOpt
     """Run the emulator and the bot, play ``options.script``, export, and summarize (see module doc)."""
     started = time.monotonic()
     printer = None if options.quiet else ChatPrinter(out)
-    async with Emulator(bot_username=Invite.bot_username) as emu:
+    async with Emulator(bot_username=AdminInvite.bot_username) as emu:
         echo = None if options.quiet else (lambda line: print(line, file=sys.stderr))
         player = Player(emu, demo_settings(data_dir, emu.token), printer, timeout=options.timeout,
                         log=ErrorLog(echo))

@@ -14,11 +14,12 @@ from __future__ import annotations
 from bot.demo.player import Actor
 from bot.demo.steps import (
     SKIP,
+    AdminInvite,
     Answer,
+    ChatInvite,
     ChooseLanguage,
     Command,
     Here,
-    Invite,
     Mine,
     Narrate,
     NewInterview,
@@ -56,7 +57,7 @@ MORNING: tuple[Step, ...] = (
     Scene("1. Morning: the researcher invites an enumerator"),
     Narrate("Rahmi is a researcher (her Telegram id is in SUARA_ADMIN_IDS)."),
     Command(RAHMI, "start", expect="welcome_researcher"),
-    Invite(role="enumerator", uses=1, save_as="enumerator_link"),
+    ChatInvite(RAHMI, "enumerator", uses=1, save_as="enumerator_link"),
     OpenLink(SARI, "enumerator_link", expect="welcome_enumerator"),
 )
 
@@ -150,8 +151,9 @@ CAMPAIGN_INTERVIEW: tuple[Step, ...] = (
 
 SELF_ADMINISTERED: tuple[Step, ...] = (
     Scene("4. Two voters answer on their own through a deep link"),
-    Invite(role="respondent", form_id=VOTER, save_as="survey_link"),
-    Narrate("Rahmi posts the link in a WhatsApp group of first-time voters."),
+    Narrate("Rahmi makes the survey link from a terminal on the study's server:"),
+    AdminInvite(role="respondent", form_id=VOTER, save_as="survey_link"),
+    Narrate("She posts the link in a WhatsApp group of first-time voters."),
     OpenLink(MAYA, "survey_link", expect="choose_language", form_id=VOTER),
     ChooseLanguage(MAYA, "en"),
     Answer(MAYA, "consent", "yes"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import shlex
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -414,8 +415,38 @@ class Submit:
 
 
 # ------------------------------------------------------------------------------------ researcher side
+#: An invite deep link in a bot message (Bot API deep linking: ``start`` payload of [A-Za-z0-9_-]).
+LINK_RE = re.compile(r"https://t\.me/[A-Za-z0-9_]+\?start=[A-Za-z0-9_-]{1,64}")
+
+
 @dataclass(frozen=True, slots=True)
-class Invite:
+class ChatInvite:
+    """The researcher asks the bot for an invite (``/invite enumerator`` or ``/invite respondent FORM``,
+    ``--uses N``); the link in the reply is kept in ``player.vars[save_as]``."""
+
+    who: Actor
+    role: str
+    save_as: str
+    form_id: str | None = None
+    uses: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.who.name} makes a {self.role} invite with /invite"
+
+    async def play(self, p: Player) -> None:
+        args = " ".join([self.role] + ([self.form_id] if self.form_id else [])
+                        + (["--uses", str(self.uses)] if self.uses else []))
+        user = p.user(self.who)
+        mark = user.mark()
+        await p.act(user.send_command("invite", args))
+        links = [m.group(0) for msg in user.messages_since(mark) if (m := LINK_RE.search(msg.shown_text))]
+        if not links:
+            raise StepFailed(f"/invite {args} gave no link; the bot said: {p.last_said(self.who)}")
+        p.vars[self.save_as] = links[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminInvite:
     """The researcher makes an invite link with ``suara admin invite`` (run in-process on the demo's data
     directory, as they would in a terminal); the link is kept in ``player.vars[save_as]``."""
 
