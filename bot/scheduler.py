@@ -194,9 +194,9 @@ def claim_due_reminders(svc: Services, cfg: StudyConfig) -> list[ReminderToSend]
         if sub.person_id is None or sub.person_id in stopped:
             repo.cancel_reminders(sub.id)
             continue
-        # activity after the row was armed: its due time would now be later -> drop it (re-armed next tick)
-        if out_of_quiet(sub.updated_at + cfg.reminder_delay, svc.settings.zone, cfg.quiet_start,
-                        cfg.quiet_end) > r.due_at:
+        # activity after the row was armed (a due time counted from it would be later; the quiet-hours
+        # shift only ever moves due times later, so compare unshifted) -> drop it, re-armed next tick
+        if sub.updated_at + cfg.reminder_delay > r.due_at:
             repo.cancel_reminders(sub.id)
             continue
         if not repo.mark_reminder_sent(r.id, now=now):
@@ -329,12 +329,12 @@ async def _tick(app: Application) -> TickReport:
     cfg: StudyConfig = app.bot_data["study_config"]
     zone = svc.settings.zone
     checked = await asyncio.to_thread(check_pending, svc.repo, now=svc.now(), zone=zone, rules=cfg.rules)
-    armed = await asyncio.to_thread(arm_reminders, svc, cfg)
     sent = 0
     for r in await asyncio.to_thread(claim_due_reminders, svc, cfg):
         text = st(r.lang, "reminder", title=r.title, n=max(r.number - 1, 0), total=r.total or "?")
         if await _send(app, r.chat_id, text):
             sent += 1
+    armed = await asyncio.to_thread(arm_reminders, svc, cfg)  # after the sweep: dropped rows re-arm at once
     daily: list[str] = []
     local = svc.now().astimezone(zone)
     state = await asyncio.to_thread(load_state, svc.settings.data_dir)
