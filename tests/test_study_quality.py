@@ -1,0 +1,167 @@
+"""Quality flags (issue 6): the pure rules, then constructed too-fast and straight-lined submissions through the
+bot — flags stored, /review with approve / on hold / reject and a note, /stats with its PNG chart, and
+/export from chat read back with openpyxl (flags and review status in the data sheet)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot_harness import answer_current, bot_harness, buttons, start_respondent
+from study_helpers import AGREE, WIB, Clock, hold_scheduler, opinion_form, researcher, xlsx
+
+from bot.handlers.researcher import XLSX_MIME
+from bot.quality import (
+    QualityRules,
+    SubmissionFacts,
+    distance_km,
+    far_location,
+    flags_for,
+    likert_blocks,
+    missing_media,
+    straight_lining,
+)
+from bot.scheduler import tick
+from bot.study_data import flags_of
+from questionnaires.xlsform import load_xlsform
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+FORM = load_xlsform(opinion_form("1"), filename="opinion.xlsx")
+ALIKE = {"regency": "tebo", "s1": "3", "s2": "3", "s3": "3", "s4": "3", "comment": "ok"}
+VARIED = {"regency": "bungo", "s1": "1", "s2": "3", "s3": "2", "s4": "3", "comment": "fine"}
+
+
+def _facts(answers: dict[str, str], seconds: float, **kw: object) -> SubmissionFacts:
+    return SubmissionFacts(answers=answers, started_at=T0, submitted_at=T0 + timedelta(seconds=seconds), **kw)  # type: ignore[arg-type]
+
+
+def test_likert_block_found_and_straight_lining_needs_all_alike() -> None:
+    (block,) = likert_blocks(FORM, 3)
+    assert [q.name for q in block] == ["s1", "s2", "s3", "s4"]
+    rules = QualityRules()
+    assert straight_lining(FORM, _facts(ALIKE, 600), rules)
+    assert not straight_lining(FORM, _facts(VARIED, 600), rules)
+    partial = {k: v for k, v in ALIKE.items() if k != "s4"}  # an unanswered statement: not a full block
+    assert not straight_lining(FORM, _facts(partial, 600), rules)
+    assert likert_blocks(FORM, 5) == []
+
+
+def test_too_fast_many_changes_and_thresholds() -> None:
+    assert flags_for(FORM, _facts(VARIED, 5)) == ("too_fast",)  # 6 questions answered in 5 s
+    assert flags_for(FORM, _facts(VARIED, 18)) == ()  # 3 s per question
+    assert flags_for(FORM, _facts(VARIED, 600, changed=5)) == ("many_changes",)
+    assert flags_for(FORM, _facts(VARIED, 600, changed=4)) == ()
+    assert flags_for(FORM, _facts(ALIKE, 5)) == ("too_fast", "straight_lining")
+    rows = [["type", "name", "label"], ["select_one regency", "regency", "Regency"], ["text", "comment", "Note"]]
+    with_min = load_xlsform(xlsx(rows, AGREE, [["form_id", "min_duration"], ["timed", "120"]]), filename="t.xlsx")
+    assert with_min.settings.get("min_duration") == "120"
+    assert flags_for(with_min, _facts({"regency": "tebo", "comment": "x"}, 119)) == ("too_fast",)
+    assert flags_for(with_min, _facts({"regency": "tebo", "comment": "x"}, 121)) == ()
+
+
+def test_missing_media_and_far_location() -> None:
+    from forms_md import form as md_form
+
+    f = md_form("""
+| survey |
+| | type  | name  | label | required |
+| | text  | who   | Who   | yes |
+| | image | photo | Photo | yes |
+""")
+    answers = {"who": "x", "photo": "abc.jpg"}
+    assert missing_media(f, _facts(answers, 60))  # answered, but no file stored for it
+    assert not missing_media(f, _facts(answers, 60, media_keys=frozenset({"photo"})))
+    assert missing_media(f, _facts({"who": "x"}, 60))  # required, always relevant, no answer
+    jambi = (-1.61, 103.61)
+    others = ((-1.60, 103.60), (-1.62, 103.62), (-1.61, 103.63))
+    rules = QualityRules()
+    assert 150 < distance_km(jambi, (-1.49, 102.12)) < 180  # Jambi city -> Muara Bungo
+    assert far_location(_facts({}, 60, location=(-1.49, 102.12), others_today=others), rules)
+    assert not far_location(_facts({}, 60, location=(-1.615, 103.615), others_today=others), rules)
+    assert not far_location(_facts({}, 60, location=(-1.49, 102.12), others_today=others[:1]), rules)
+
+
+async def _respond(h, clock: Clock, user_id: int, spec: dict[str, str], step_s: float) -> int:  # type: ignore[no-untyped-def]
+    u, _, sub_id = await start_respondent(h, user_id, "en", form_id="opinion")
+    while await answer_current(h, u, sub_id, spec) is not None:
+        clock.advance(seconds=step_s)
+    await h.do(u.tap("✅ Submit"))
+    return sub_id
+
+
+async def test_flags_review_stats_and_export_from_chat(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=WIB))
+    async with bot_harness(tmp_path) as h:
+        hold_scheduler(h, clock)
+        r = await researcher(h)
+        await h.do(r.send_document(opinion_form("1"), file_name="opinion.xlsx", mime_type=XLSX_MIME))
+        await h.do(r.tap("✅ Publish"))
+        fast_alike = await _respond(h, clock, 9501, ALIKE, 0.5)
+        careful = await _respond(h, clock, 9502, VARIED, 20)
+        slow_alike = await _respond(h, clock, 9503, ALIKE, 20)
+        rep = await tick(h.app)  # type: ignore[arg-type]
+        assert rep.checked == 3
+        flags = await asyncio.to_thread(flags_of, h.svc.repo, [fast_alike, careful, slow_alike])
+        assert flags == {fast_alike: ("too_fast", "straight_lining"), careful: (), slow_alike: ("straight_lining",)}
+        assert (await tick(h.app)).checked == 0  # type: ignore[arg-type]  # stored: not checked twice
+
+        # /review: flagged ones only, oldest first; approve, then a note by replying, then reject
+        await h.do(r.send_command("review"))
+        card = r.last_message()
+        fast_code = (await asyncio.to_thread(h.svc.repo.get_submission, fast_alike)).respondent_code
+        assert card.text.startswith(f"Review {fast_code}") and "too_fast, straight_lining" in card.text
+        assert buttons(r) == ["✅ Approve", "⏸ On hold", "❌ Reject", "Next ▶"]
+        await h.do(r.tap("✅ Approve", message_id=card.message_id))
+        slow_code = (await asyncio.to_thread(h.svc.repo.get_submission, slow_alike)).respondent_code
+        assert r.last_text().startswith(f"Review {slow_code}")
+        await h.do(r.send_text("Looks like a bored respondent", reply_to=card.message_id))
+        assert r.last_text() == f"Note saved for {fast_code}."
+        await h.do(r.tap("❌ Reject"))
+        subs = {s: await asyncio.to_thread(h.svc.repo.get_submission, s) for s in (fast_alike, careful, slow_alike)}
+        assert subs[fast_alike].review_status == "approved"
+        assert subs[fast_alike].review_note == "Looks like a bored respondent"
+        assert subs[slow_alike].review_status == "rejected" and subs[careful].review_status == "none"
+        assert "No flagged submissions waiting" in r.last_text()
+        # a review tap on a submission that is not submitted changes nothing
+        r_msg = r.last_message().message_id
+        refused = await h.do(r.tap_data("zV|zzzz|a", message_id=r_msg))
+        assert r.callback_answer(refused).text == "This button is no longer valid."
+
+        # /stats: text and a PNG chart
+        mark = r.mark()
+        await h.do(r.send_command("stats", "opinion"))
+        sent = r.messages_since(mark)
+        text = next(m.text for m in sent if m.text and m.text.startswith("Statistics opinion"))
+        assert "Total: submitted 3" in text and "Submitted per regency: tebo 2, bungo 1" in text
+        assert "Submitted per enumerator: self 3" in text and "Flagged (quality): 2" in text
+        assert "Median duration: 2 min 00 s" in text  # 6 answers x 20 s
+        png = next(m for m in sent if m.kind == "photo").file
+        assert png is not None and png.data is not None and png.data[:4] == b"\x89PNG"
+        from PIL import Image
+
+        assert Image.open(io.BytesIO(png.data)).size[0] == 720
+
+        # /export from chat: progress message, then the workbook
+        mark = r.mark()
+        await h.do(r.send_command("export", "opinion"))
+        sent = r.messages_since(mark)
+        progress = sent[0]
+        assert progress.text == "Export of opinion done: 3 submissions."
+        assert progress.history and progress.history[0].startswith("Exporting opinion: 0/")
+        doc = sent[-1]
+        assert doc.kind == "document" and doc.file is not None and doc.file.file_name.endswith(".xlsx")  # type: ignore[union-attr]
+        wb = load_workbook(io.BytesIO(doc.file.data), read_only=True)  # type: ignore[arg-type]
+        data_ws = next(ws for ws in wb.worksheets
+                       if "_flags" in [c for c in next(ws.iter_rows(max_row=1, values_only=True))])
+        rows = list(data_ws.iter_rows(values_only=True))
+        head = list(rows[0])
+        got = {row[head.index("_respondent")]: (row[head.index("_flags")], row[head.index("_review_status")])
+               for row in rows[1:]}
+        careful_code = subs[careful].respondent_code
+        assert got == {fast_code: ("too_fast straight_lining", "approved"), careful_code: (None, None),
+                       slow_code: ("straight_lining", "rejected")}
+        assert list((tmp_path / "exports").glob("opinion_*.xlsx"))
