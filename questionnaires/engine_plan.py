@@ -99,7 +99,7 @@ class Plan:
     engine then repeats its evaluation pass until the answers settle). ``deps`` maps a name to the
     nodes whose state expressions (relevant, calculation, read_only, dynamic default, repeat_count,
     choice_filter, trigger) use it, in form order; ``now_nodes`` are the nodes whose state expressions call
-    now()/today(); ``relevance_names`` the names used by some ``relevant``. ``states`` is the engine's small cache of recent evaluation states (see
+    now()/today(). ``states`` is the engine's small cache of recent evaluation states (see
     `questionnaires.engine_state.state_for`); ``texts`` caches texts per language (labels, choice
     lists) for the engine's prompts.
     """
@@ -111,7 +111,6 @@ class Plan:
     by_path: dict[str, int]
     forward_refs: bool
     deps: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    relevance_names: frozenset[str] = frozenset()
     now_nodes: tuple[int, ...] = ()
     states: OrderedDict[int, Any] = field(default_factory=OrderedDict)
     states_lock: Lock = field(default_factory=Lock)
@@ -211,12 +210,10 @@ def compile_form(form: Form) -> Plan:
             target = by_name.get(name)
             if target is not None and target > idx and not _inside(nodes, idx, target):
                 forward = True
-    relevance_names: set[str] = set()
     for pn in nodes:
         if pn.relevant is None:
             continue
         names = tuple(pn.relevant.references)
-        relevance_names.update(names)
         targets = [nodes[by_name[n]] for n in names if n in by_name]
         if len(targets) == len(names) and all(t.kind == QUESTION and not t.repeats for t in targets):
             pn.relevant_paths = tuple(t.path for t in targets)
@@ -227,7 +224,6 @@ def compile_form(form: Form) -> Plan:
     return Plan(
         form=form, nodes=nodes, top=top, by_name=by_name, by_path=by_path, forward_refs=forward,
         deps={k: tuple(v) for k, v in deps.items()},
-        relevance_names=frozenset(relevance_names),
         now_nodes=tuple(pn.index for pn in nodes if pn.uses_now),
     )
 

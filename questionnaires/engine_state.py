@@ -242,9 +242,10 @@ class State:
         self.language = ""
         self.now: datetime | None = None
         self.instance_id: str | None = None
-        # prefix[i] = asked relevant questions before slot i; shared with the previous state when an
-        # update changed no slot's relevance (the common case), so numbering costs nothing then.
-        self._prefix: list[int] | None = None
+        # `_layout` (numbering and hidden sections), shared with the previous state when an update
+        # changed no slot's relevance (the common case), so numbering costs nothing then.
+        self._prefix: tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]],
+                            list[tuple[int, int]]] | None = None
 
     @property
     def ctx(self) -> EvalContext:
@@ -257,57 +258,77 @@ class State:
         return EvalContext(self.plan, self.answers, self.counts, self.language, now or self.now,
                            self.instance_id)
 
-    def _prefix_counts(self) -> list[int]:
-        """``prefix[i]`` = relevant asked questions before slot ``i``; the last entry is the estimated
-        total: the relevant ones plus those hidden only by a condition on a question not answered yet
-        (so a survey starting with consent shows "1 of ~12", not "1 of ~1")."""
+    def _layout(self) -> tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]], list[tuple[int, int]]]:
+        """Numbering and hidden sections, from relevance only (so an update that changed no slot's
+        relevance shares it with the previous state).
+
+        Returns ``(prefix, single, multi, other)``: ``prefix[i]`` = relevant asked questions before
+        slot ``i`` (last entry: all of them). Each hidden slot whose parent is shown hides a block of
+        questions; its block counts towards the estimate while the condition that hides it reads a
+        question not answered yet: ``single`` maps the one answer key it reads to the questions hidden,
+        ``multi`` lists ``(keys, questions)`` for conditions reading several keys outside repeats,
+        ``other`` ``(slot index, questions)`` for the rest (checked with the expression's references).
+        """
         if self._prefix is None:
             prefix = [0]
+            blocks: list[list[int]] = []
             n = 0
-            maybe = 0
-            memo: dict[int, bool] = {}
-            ctx = self.context()
-            for j, s in enumerate(self.slots):
+            block: list[int] | None = None
+            block_end = -1
+            slots = self.slots
+            for j, s in enumerate(slots):
+                if j >= block_end:
+                    block = None
+                if block is None and not s.relevant and s.kind != "r":
+                    block = [j, 0]
+                    blocks.append(block)
+                    block_end = s.end
                 if s.kind == "q":
                     if s.asks and s.relevant:
                         n += 1
-                    elif not s.relevant and s.pn.asks and self._maybe(j, memo, ctx):
-                        maybe += 1
+                    elif block is not None and s.pn.asks:
+                        block[1] += 1
                 prefix.append(n)
-            prefix.append(n + maybe)
-            self._prefix = prefix
+            single: dict[str, int] = {}
+            multi: list[tuple[frozenset[str], int]] = []
+            other: list[tuple[int, int]] = []
+            for j, c in blocks:
+                pn = slots[j].pn
+                if not c or pn.relevant is None:
+                    continue
+                paths = pn.relevant_paths
+                if paths is None:
+                    other.append((j, c))
+                elif len(paths) == 1:
+                    single[paths[0]] = single.get(paths[0], 0) + c
+                elif paths:
+                    multi.append((frozenset(paths), c))
+            self._prefix = (prefix, single, multi, other)
         return self._prefix
 
-    def _maybe(self, j: int, memo: dict[int, bool], ctx: EvalContext) -> bool:
-        """True when slot ``j`` is hidden only by conditions on questions still unanswered."""
-        if j in memo:
-            return memo[j]
+    def _open(self, j: int) -> bool:
+        """True when slot ``j`` is hidden by its own condition on a question not answered yet."""
         s = self.slots[j]
-        ok = True
-        if s.parent >= 0 and not self.slots[s.parent].relevant:
-            # hidden by an ancestor: its own condition was not evaluated (or is stale), so it follows
-            # the ancestor
-            ok = self._maybe(s.parent, memo, ctx)
-        elif not s.own and s.pn.relevant is not None:
-            paths = s.pn.relevant_paths
-            if paths is not None:
-                answers = self.answers
-                ok = any(p not in answers for p in paths)
-            else:
-                ctx.at(s.pn, s.key, s.indices)
-                refs = s.pn.relevant.references
-                ok = bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
-        memo[j] = ok
-        return ok
+        rel = s.pn.relevant
+        ctx = self.context()
+        ctx.at(s.pn, s.key, s.indices)
+        refs = rel.references
+        return bool(refs) and any(all(v == "" for v in ctx.resolve(name)) for name in refs)
 
     @property
     def total(self) -> int:
-        """Estimated number of questions in all (the ``~23`` of "7 of ~23"), see `_prefix_counts`."""
-        return self._prefix_counts()[-1]
+        """Estimated number of questions in all (the ``~23`` of "7 of ~23"): the relevant ones plus
+        those hidden only by a condition on a question not answered yet (so a survey that starts with
+        consent shows "1 of ~12", not "1 of ~1")."""
+        prefix, single, multi, other = self._layout()
+        answered = self.answers.keys()
+        total = prefix[-1] + sum(single[p] for p in single.keys() - answered)
+        total += sum(c for paths, c in multi if not paths <= answered)
+        return total + sum(c for j, c in other if self._open(j))
 
     def number(self, i: int) -> int:
         """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
-        return self._prefix_counts()[i] + 1
+        return self._layout()[0][i] + 1
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -542,12 +563,7 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
     queued: set[int] = set()
     deps = plan.deps
 
-    relevance_names = plan.relevance_names
-    rel_dirty = [False]
-
     def push(name: str) -> None:
-        if name in relevance_names:
-            rel_dirty[0] = True
         for d in deps.get(name, ()):
             if d not in queued:
                 queued.add(d)
@@ -573,10 +589,6 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
                 _recompute(j, slots, ctx, answers, stash, changed, push, touched)
     except _Full:
         return None
-    # The "~total" estimate also depends on which names used by a ``relevant`` are answered: recount
-    # when one of them changed and the set of answered keys changed.
-    if rel_dirty[0] and answers.keys() != prev.answers.keys():
-        touched[0] = True
     if not touched[0]:
         state._prefix = prev._prefix
     return state
