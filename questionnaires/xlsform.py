@@ -50,11 +50,21 @@ def load_xlsform(source: str | Path | bytes, *, filename: str | None = None) -> 
     existing folder, ``select_one_from_file`` CSVs are read from there. For a path, the folder is the
     path's folder. Raises FormError listing every problem found (each with sheet, row, column and what
     to do): unreadable file, no or empty survey sheet, pyxform's own refusals, unsupported types,
-    invalid expressions, unknown ``${name}`` references, cyclic calculations.
+    invalid expressions, unknown ``${name}`` references, cyclic calculations, nesting deeper than
+    `questionnaires.xlsform_scan.MAX_NESTING`.
     """
     src = open_source(source, filename)
     book = read_workbook(src)
-    return _Loader(src, book).load()
+    try:
+        return _Loader(src, book).load()
+    except RecursionError:
+        # Safety net: the scan refuses over-deep nesting with its row; anything else this deep is
+        # still a clear refusal rather than a traceback.
+        raise FormError.single(
+            "this form is nested too deeply to be read (groups inside groups, or one expression inside "
+            "another, hundreds of levels deep) — simplify its structure.",
+            code="too-deep",
+        ) from None
 
 
 def load_markdown(md: str, form_id: str = "test") -> Form:

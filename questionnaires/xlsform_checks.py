@@ -15,7 +15,7 @@ itself refused the form, and every check *collects* problems instead of stopping
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,35 +240,54 @@ def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -
 
 
 def _cycles(calc_refs: Mapping[str, tuple[SurveyRow, frozenset[str]]]) -> list[FormProblem]:
-    """One problem per calculation cycle (reported at the cycle's first row)."""
+    """One problem per calculation cycle (reported at the cycle's first row).
+
+    Depth-first search with an explicit stack (not recursion), so a form with thousands of chained
+    calculations is checked without hitting Python's recursion limit. Long cycles are shown shortened
+    (`_chain_text`).
+    """
     graph = {name: sorted(ref for ref in refs if ref in calc_refs) for name, (_, refs) in calc_refs.items()}
     state: dict[str, int] = {}  # 1 = on stack, 2 = done
     found: list[list[str]] = []
-
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph[node]:
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        on_path: dict[str, int] = {root: 0}  # node -> index in path
+        todo: list[Iterator[str]] = [iter(graph[root])]
+        state[root] = 1
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                done = path.pop()
+                del on_path[done]
+                state[done] = 2
+                todo.pop()
+                continue
             if state.get(nxt) == 1:
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append(path[on_path[nxt]:] + [nxt])
             elif nxt not in state:
-                visit(nxt, stack)
-        stack.pop()
-        state[node] = 2
-
-    for name in graph:
-        if name not in state:
-            visit(name, [])
+                state[nxt] = 1
+                on_path[nxt] = len(path)
+                path.append(nxt)
+                todo.append(iter(graph[nxt]))
     problems: list[FormProblem] = []
     for cycle in found:
         first = min(cycle[:-1], key=lambda n: calc_refs[n][0].number)
-        chain = " → ".join(f"${{{n}}}" for n in cycle)
         problems.append(FormProblem(
             "survey", calc_refs[first][0].number, "calculation", "cyclic-calculation",
-            f"the calculations depend on each other in a circle ({chain}), so none can be computed — "
-            "break the circle by making one of them use only answers.",
+            f"the calculations depend on each other in a circle ({_chain_text(cycle)}), so none can be "
+            "computed — break the circle by making one of them use only answers.",
         ))
     return problems
+
+
+def _chain_text(cycle: list[str], keep: int = 4) -> str:
+    """``${a} → ${b} → ${a}``; a cycle longer than ``2 * keep`` names shows its ends around ``… (n more) …``."""
+    names = [f"${{{n}}}" for n in cycle]
+    if len(names) > 2 * keep + 1:
+        names = [*names[:keep], f"… ({len(names) - 2 * keep} more) …", *names[-keep:]]
+    return " → ".join(names)
 
 
 def check_choice_rows(

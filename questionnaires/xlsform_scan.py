@@ -28,6 +28,10 @@ from questionnaires.xlsform_checks import SurveyRow
 from questionnaires.xlsform_read import problem_from_pyxform
 from questionnaires.xlsform_types import metadata_type, normalise_type, unsupported_reason
 
+#: Deepest nesting of groups, repeats and loops Suara accepts. Real forms use a handful of levels; far
+#: deeper nesting would exhaust Python's recursion limit in the reader and the engine, so it is refused.
+MAX_NESTING = 100
+
 
 @dataclass(slots=True)
 class Scan:
@@ -116,6 +120,12 @@ class SurveyScanner:
                 path = f"{parent_path}/{name}" if parent_path else str(name)
                 scan.by_path.setdefault(path, sr)
                 stack.append((kind, str(name), set(), number))
+                if len(stack) == MAX_NESTING + 1:
+                    scan.problems.append(FormProblem(
+                        "survey", number, "type", "too-deep",
+                        f"groups, repeats and loops are nested more than {MAX_NESTING} levels deep here — "
+                        "Suara runs at most that many; close some groups (end group) before opening new ones.",
+                    ))
                 if kind == "loop":
                     loop_depth += 1
                 continue

@@ -169,8 +169,26 @@ def compile_regex(pattern: str) -> regex.Pattern[str]:
         raise ExpressionError(f"regex pattern {pattern!r} is not valid: {exc}") from None
 
 
+#: Longest time one ``regex()`` match may take, in seconds. A pattern with nested quantifiers such as
+#: ``(a|a)*$`` backtracks exponentially on a hostile answer (28 letters take minutes); without a limit
+#: one respondent could stall the bot for everyone. Real constraints match in microseconds.
+REGEX_TIMEOUT_S = 0.25
+
+
 def _regex(s: str, pattern: str) -> bool:
-    return compile_regex(pattern).search(s) is not None
+    """``regex(s, pattern)``: true when ``pattern`` matches somewhere in ``s``.
+
+    Raises ExpressionError when the match takes longer than `REGEX_TIMEOUT_S` (catastrophic
+    backtracking); the engine then treats a constraint as not met (the answer is refused and asked
+    again) and a relevant as false, so nothing hangs.
+    """
+    try:
+        return compile_regex(pattern).search(s, timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise ExpressionError(
+            f"regex pattern {pattern!r} took longer than {REGEX_TIMEOUT_S} s on a {len(s)}-character text "
+            "(nested repetition such as (a|a)* backtracks without end) — simplify the pattern"
+        ) from None
 
 
 def _selected(values: str, name: str) -> bool:
