@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"suara demo: {exc}", file=sys.stderr)
         return 2
 
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a terminal without UTF-8 shows ? for 👤/🤖 instead of failing
+        reconfigure(errors="replace")
+
     from bot.demo.report import format_summary
     from bot.demo.run import DemoFailed, DemoOptions, play
 
