@@ -43,8 +43,9 @@ class PlanNode:
     those with no read_only and no choice_filter (the evaluation pass has a fast path for them).
     ``default_literal`` holds a plain default; ``default`` a dynamic default expression.
     A ``choice_filter`` counts among the state expressions: an answer whose choice the filter no longer
-    shows is taken out of the answers (see `questionnaires.engine_state`). ``relevant_paths`` lists
-    the answer keys a ``relevant`` reads when they are all outside repeats (a fast "is it answered?").
+    shows is taken out of the answers (see `questionnaires.engine_state`). ``relevant_targets`` lists
+    the questions a ``relevant`` reads when each is in the node's own scope (outside repeats or in an
+    enclosing repeat instance), so their answer keys follow from the node's (a fast "is it answered?").
     """
 
     index: int
@@ -76,7 +77,7 @@ class PlanNode:
     choices: tuple[Choice, ...] = ()
     choice_by_name: dict[str, Choice] = field(default_factory=dict)
     or_other: bool = False
-    relevant_paths: tuple[str, ...] | None = None
+    relevant_targets: tuple[PlanNode, ...] | None = None
     simple: bool = False
 
     def key(self, indices: tuple[int, ...]) -> str:
@@ -215,8 +216,10 @@ def compile_form(form: Form) -> Plan:
             continue
         names = tuple(pn.relevant.references)
         targets = [nodes[by_name[n]] for n in names if n in by_name]
-        if len(targets) == len(names) and all(t.kind == QUESTION and not t.repeats for t in targets):
-            pn.relevant_paths = tuple(t.path for t in targets)
+        if len(targets) == len(names) and all(
+            t.kind == QUESTION and t.repeats == pn.repeats[: len(t.repeats)] for t in targets
+        ):
+            pn.relevant_targets = tuple(targets)
     deps: dict[str, list[int]] = {}
     for idx in sorted(state_refs):
         for name in state_refs[idx]:

@@ -266,7 +266,7 @@ class State:
         slot ``i`` (last entry: all of them). Each hidden slot whose parent is shown hides a block of
         questions; its block counts towards the estimate while the condition that hides it reads a
         question not answered yet: ``single`` maps the one answer key it reads to the questions hidden,
-        ``multi`` lists ``(keys, questions)`` for conditions reading several keys outside repeats,
+        ``multi`` lists ``(keys, questions)`` for conditions reading several keys in the slot's scope,
         ``other`` ``(slot index, questions)`` for the rest (checked with the expression's references).
         """
         if self._prefix is None:
@@ -296,10 +296,13 @@ class State:
                 pn = slots[j].pn
                 if not c or pn.relevant is None:
                     continue
-                paths = pn.relevant_paths
-                if paths is None:
+                targets = pn.relevant_targets
+                if targets is None:
                     other.append((j, c))
-                elif len(paths) == 1:
+                    continue
+                indices = slots[j].indices
+                paths = tuple(t.key(indices) for t in targets)
+                if len(paths) == 1:
                     single[paths[0]] = single.get(paths[0], 0) + c
                 elif paths:
                     multi.append((frozenset(paths), c))
