@@ -88,9 +88,10 @@ async def play_async(data_dir: Path, out: TextIO, options: DemoOptions = DemoOpt
                 for number, step in enumerate(options.script, 1):
                     try:
                         await step.play(player)
-                    except (StepFailed, LookupError, ValueError, TimeoutError, OSError) as exc:
+                    except Exception as exc:  # noqa: BLE001 - any failure is reported with its step
                         who = getattr(step, "who", None)
-                        raise DemoFailed(number, step.describe(), str(exc) or type(exc).__name__,
+                        reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+                        raise DemoFailed(number, step.describe(), reason,
                                          who.name if who is not None else "",
                                          player.last_said(who) if who is not None else "") from exc
                 if printer is not None:
