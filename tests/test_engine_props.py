@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +35,7 @@ from questionnaires.interview import (
     Skip,
     Text,
 )
+from questionnaires.xlsform import load_xlsform
 from tests.forms_md import form
 
 NOW = datetime(2024, 3, 5, 9, 55, tzinfo=ZoneInfo("Asia/Jakarta"))
@@ -219,3 +221,16 @@ def test_changing_clock_between_steps_keeps_invariants(seq, minutes):
     for i, move in enumerate(seq):
         s = engine.step(FORM_A, s.progress, _input_for(s, move), now=NOW + timedelta(minutes=minutes * i))
     _check_invariants(FORM_A, s.progress, isinstance(s, Completed))
+
+
+STUDY = Path(__file__).resolve().parents[1] / "questionnaires" / "forms"
+STUDY_FORMS = {p.stem: load_xlsform(p) for p in sorted(STUDY.glob("*.xlsx"))}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=st.lists(moves, max_size=60), which=st.sampled_from(sorted(STUDY_FORMS)))
+def test_study_forms_random_inputs_keep_the_invariants(seq, which):
+    f = STUDY_FORMS[which]
+    steps = _play(f, seq)
+    for s in steps[:: max(1, len(steps) // 4)] + [steps[-1]]:
+        _check_invariants(f, s.progress, isinstance(s, Completed))
