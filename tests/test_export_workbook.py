@@ -29,6 +29,8 @@ ALL_TYPES = """
 | | geopoint | gp | Where | Di mana | | |
 | | image | img | Photo | Foto | | |
 | | audio | aud | Voice | Suara | | |
+| | video | vid | Video | Video | | |
+| | file | fil | File | Berkas | | |
 | | calculate | calc | | | | ${i} * 2 |
 | | acknowledge | ack | OK? | OK? | | |
 | | note | nt | Note | Catatan | | |
@@ -52,7 +54,8 @@ def test_every_question_type_round_trips_with_real_types(tmp_path):
     f = form(ALL_TYPES, "types")
     answers = {"t": "hello", "i": "42", "d": "3.5", "r": "7.5", "s1": "b", "sm": "c a", "rk": "c a b",
                "dt": "2024-03-05", "tm": "09:55:00", "dtm": "2024-03-05T09:55:00+07:00",
-               "gp": "-1.61 103.61 35 4.5", "img": "abc.jpg", "aud": "def.ogg", "calc": "84", "ack": "OK"}
+               "gp": "-1.61 103.61 35 4.5", "img": "abc.jpg", "aud": "def.ogg", "vid": "v.mp4", "fil": "f.pdf",
+               "calc": "84", "ack": "OK"}
     out = tmp_path / "x.xlsx"
     export_workbook([f], [sub("u1", answers)], out=out)
     row = table(out, "types")[0]
@@ -70,6 +73,9 @@ def test_every_question_type_round_trips_with_real_types(tmp_path):
         -1.61, 103.61, 35, 4.5)
     assert row["img"] == "abc.jpg"  # no media record given: the reference is kept, no link
     assert row["img_URL"] is None and row["aud_duration_s"] is None
+    assert (row["vid"], row["vid_URL"], row["vid_duration_s"], row["fil"], row["fil_URL"]) == (
+        "v.mp4", None, None, "f.pdf", None)
+    assert "fil_duration_s" not in row and "img_duration_s" not in row
     assert row["calc"] == "84"  # calculation results stay text (a "01" must keep its zero)
     assert row["ack"] == "OK"
     assert "nt" not in row  # notes hold no value
