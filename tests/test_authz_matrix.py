@@ -88,6 +88,11 @@ async def test_every_command_for_every_role(tmp_path: Path) -> None:
                     assert known is None, f"/{cmd} stored a stranger"
             if cmd == "pause":  # the respondent's interview continues for the rest of the matrix
                 await h.do(users[P].send_command("resume"))
+        # enumerators see only their own interviews (the respondent's code is nowhere in their /mine)
+        code = (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).respondent_code
+        for actor in (R, E):
+            await h.do(users[actor].send_command("mine"))
+            assert code not in users[actor].last_text()
         # nothing a refused command could have changed: no invite made by non-researchers, forms untouched
         made = await asyncio.to_thread(_invites, h)
         created_by = {i.created_by for i in made if i.role == "enumerator" and i.created_by is not None}

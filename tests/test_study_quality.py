@@ -165,3 +165,33 @@ async def test_flags_review_stats_and_export_from_chat(tmp_path: Path) -> None:
         assert got == {fast_code: ("too_fast straight_lining", "approved"), careful_code: (None, None),
                        slow_code: ("straight_lining", "rejected")}
         assert list((tmp_path / "exports").glob("opinion_*.xlsx"))
+
+        # the nightly export (same code path) writes the flags too
+        from dataclasses import replace
+
+        from bot.scheduler import run_exports
+
+        cfg = replace(h.app.bot_data["study_config"], export_dir=tmp_path / "nightly")  # type: ignore[union-attr]
+        (path,) = [p for p in await asyncio.to_thread(run_exports, h.svc, cfg) if p.name.startswith("opinion")]
+        wb = load_workbook(path, read_only=True)
+        assert any("too_fast straight_lining" in [c for c in row]
+                   for ws in wb.worksheets for row in ws.iter_rows(values_only=True))
+
+
+async def test_export_over_the_upload_limit_says_where_it_is(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import bot.handlers.researcher as researcher_mod
+
+    monkeypatch.setattr(researcher_mod, "UPLOAD_MAX", 1000)  # instead of Telegram's 50 MB
+    async with bot_harness(tmp_path) as h:
+        hold_scheduler(h)
+        r = await researcher(h)
+        mark = r.mark()
+        await h.do(r.send_command("export", "jambi_voter_survey media"))
+        texts = [m.text or "" for m in r.messages_since(mark)]
+        assert texts[0] == "Export of jambi_voter_survey done: 0 submissions."
+        assert "over Telegram's 50 MB limit" in texts[-1] and ".zip" in texts[-1]
+        path = Path(texts[-1].rsplit(": ", 1)[1])
+        assert path.is_file() and path.parent == tmp_path / "exports"
+        assert all(m.kind != "document" for m in r.messages_since(mark))
+        await h.do(r.send_command("export", "nothing_here"))
+        assert r.last_text() == "Unknown form nothing_here (see /forms)."
