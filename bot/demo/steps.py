@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import re
 import shlex
@@ -148,7 +149,8 @@ class Say:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """Type an answer the form's constraint refuses; the bot must say why (``⚠``) and ask again."""
+    """Type an answer the form's constraint refuses; the bot must show the form's constraint_message (in
+    the interview language) and ask the same question again."""
 
     who: Actor
     question: str
@@ -158,13 +160,17 @@ class Refused:
         return f"{self.who.name} types {self.text!r} at {self.question!r} (should be refused)"
 
     async def play(self, p: Player) -> None:
-        await expect_question(p, self.who, self.question)
+        prompt = await expect_question(p, self.who, self.question)
+        sub = await p.open_submission(self.who)
+        q = prompt.question
+        why = pick(q.bind.constraint_message, sub.language) if q is not None else ""
         user = p.user(self.who)
         mark = user.mark()
         await p.act(user.send_text(self.text))
         replies = [m.shown_text for m in user.messages_since(mark)]
-        if not any(r.startswith("⚠") for r in replies):
-            raise StepFailed(f"{self.text!r} was not refused; the bot said {replies[-1:]}")
+        if not any(why[:40] in r for r in replies):
+            raise StepFailed(f"{self.text!r} was not refused with the form's constraint message {why!r}; "
+                             f"the bot said {replies[-1:]}")
         await expect_question(p, self.who, self.question)
 
 
@@ -233,6 +239,11 @@ class ShareLocation:
 
     async def play(self, p: Player) -> None:
         await press_location(p, self.who, self.where)
+        sub = await p.open_submission(self.who)
+        assert sub.id is not None
+        stored = await asyncio.to_thread(p.svc.enumerator_location_of, sub.id)
+        if stored is None or [round(v or 0.0, 6) for v in stored[:2]] != [self.where.lat, self.where.lon]:
+            raise StepFailed(f"the enumerator's location was not stored as paradata (found {stored})")
 
 
 async def press_location(p: Player, who: Actor, where: Here) -> int:
@@ -263,6 +274,11 @@ class Note:
         else:
             await p.act(user.send_photo(asset(self.photo).data, caption=self.text))
         await expect_key(p, self.who, "note_saved", since=mark)
+        sub = await p.open_submission(self.who)
+        assert sub.id is not None
+        rows = await asyncio.to_thread(p.svc.repo.media_of, sub.id)
+        if not any(m.question_path is None and m.caption == self.text for m in rows):
+            raise StepFailed("the field note is not stored with the interview")
 
 
 # ------------------------------------------------------------------------------------------- answers
@@ -354,6 +370,11 @@ async def check_answered(p: Player, who: Actor, prompt: Prompt, value: Value) ->
         want = None  # media/location: the stored value is a file name / "lat lon alt accuracy"
     if stored is None:
         raise StepFailed(f"no answer stored for {prompt.key} after answering; the bot said: {p.last_said(who)}")
+    if isinstance(value, (Voice, Photo)):
+        sha = hashlib.sha256(asset(value.name).data).hexdigest()
+        if not stored.startswith(sha):
+            raise StepFailed(f"{prompt.key} holds {stored!r}, not the file sent (sha256 {sha[:12]}…)")
+        return
     if want is not None and q is not None and q.is_multiple:
         if set(stored.split()) != set(want.split()):
             raise StepFailed(f"stored {stored!r} for {prompt.key}, expected {want!r}")
