@@ -81,3 +81,18 @@ async def test_invites_made_listed_used_and_revoked_from_chat(tmp_path: Path) ->
         p3 = h.emu.user(9605, "P3", language_code="en")
         await h.do(p3.send_command("start", short))
         assert "English" not in buttons(p3)
+
+
+async def test_researchers_get_the_study_commands_in_their_menu(tmp_path: Path) -> None:
+    from study_helpers import wait_for
+
+    async with bot_harness(tmp_path, admin_ids=frozenset({9650})) as h:
+        scope = {"type": "chat", "chat_id": 9650}
+
+        def menu() -> list[str]:
+            return [c["command"] for c in h.emu.commands(scope=scope)]
+
+        await wait_for(lambda: "stats" in menu(), what="the researcher menu")
+        assert {"new", "mine", "forms", "stats", "review", "invite", "export"} <= set(menu())
+        respondents = [c["command"] for c in h.emu.commands(scope={"type": "all_private_chats"}, language_code="en")]
+        assert "stats" not in respondents and "invite" not in respondents

@@ -162,6 +162,31 @@ def _gate_existing(app: Application) -> None:
                 h.callback = gate_callback(h.callback)
 
 
+#: Researcher-only commands added to the staff menu of researchers' chats, in menu order.
+RESEARCHER_MENU: tuple[str, ...] = ("forms", "stats", "review", "invite", "invites", "revoke", "close", "reopen",
+                                    "export")
+
+
+async def set_researcher_menus(context: Context) -> None:
+    """Show every active researcher the staff commands plus the study's (``BotCommandScopeChat``). Runs once
+    shortly after start (a JobQueue job), after issue 4's menus; errors are logged, never raised."""
+    from telegram import BotCommand, BotCommandScopeChat
+    from telegram.error import TelegramError
+
+    from bot.app import STAFF_COMMANDS
+    from bot.study_data import researchers
+
+    svc = services(context)
+    for person in await call(researchers, svc.repo):
+        lang = person.language
+        cmds = [BotCommand(n, t(lang, f"cmd_{n}")) for n in STAFF_COMMANDS]
+        cmds += [BotCommand(n, st(lang, f"cmd_{n}")) for n in RESEARCHER_MENU if n not in STAFF_COMMANDS]
+        try:
+            await context.bot.set_my_commands(cmds, scope=BotCommandScopeChat(person.telegram_id))
+        except TelegramError as exc:
+            log.warning("could not set the researcher menu for %s: %s", person.telegram_id, exc)
+
+
 def register(app: Application, *, env: dict[str, str] | None = None) -> None:
     """Add the study handlers, gate the existing ones and schedule the study jobs (see module doc).
 
@@ -185,3 +210,5 @@ def register(app: Application, *, env: dict[str, str] | None = None) -> None:
     svc = app.bot_data["services"]
     data_dir: Path = svc.settings.data_dir
     schedule(app, StudyConfig.from_env(dict(os.environ) if env is None else env, data_dir))
+    if app.job_queue is not None:
+        app.job_queue.run_once(set_researcher_menus, when=0.5, name="suara-researcher-menus")

@@ -8,6 +8,15 @@ from __future__ import annotations
 from bot.i18n import ui_language
 
 _T: dict[str, tuple[str, str]] = {
+    # commands menu of researchers (issue-4 staff commands come first, with bot.i18n's descriptions)
+    "cmd_invite": ("Buat tautan undangan", "Make an invite link"),
+    "cmd_invites": ("Undangan yang berlaku", "Valid invites"),
+    "cmd_revoke": ("Cabut undangan", "Revoke an invite"),
+    "cmd_forms": ("Formulir dan versi", "Forms and versions"),
+    "cmd_close": ("Tutup formulir", "Close a form"),
+    "cmd_reopen": ("Buka lagi formulir", "Open a form again"),
+    "cmd_stats": ("Statistik dan grafik", "Statistics and chart"),
+    "cmd_export": ("Ekspor ke Excel", "Export to Excel"),
     "only_researchers": ("Perintah ini hanya untuk peneliti.", "This command is for researchers only."),
     "form_closed": ("Formulir ini sudah ditutup; wawancara baru tidak bisa dimulai.",
                     "This form is closed; no new interviews can start."),
