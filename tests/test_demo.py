@@ -106,8 +106,9 @@ def test_roles_from_admin_ids_and_the_single_use_invite(day: Day) -> None:
     assert invites == [("enumerator", None, 1, 1, rahmi), ("respondent", VOTER, None, 2, None)]
 
 
-def test_enumerator_voter_interview_paradata_notes_and_double_tap(day: Day) -> None:
-    """FC-21: Submit tapped twice -> one submitted event; the enumerator's location is paradata."""
+def test_enumerator_voter_interview_paradata_notes_and_double_tap_fc21_fc24(day: Day) -> None:
+    """FC-21: Submit tapped twice -> one submitted event. FC-24: a captioned photo sent at a text question
+    is kept as a field note (not an answer). The enumerator's location is paradata, not an answer."""
     sid = day.submission_of(SARI.user_id)
     ans = day.answers(sid)
     assert ans["consent"] == "yes" and ans["respondent/age"] == "52"
@@ -128,7 +129,9 @@ def test_enumerator_voter_interview_paradata_notes_and_double_tap(day: Day) -> N
     assert voice == [(hashlib.sha256(asset_bytes("voice_voter_id.ogg")).hexdigest(),)]
 
 
-def test_campaign_interview_repeats_voice_notes_and_photo_sent_as_file(day: Day) -> None:
+def test_campaign_interview_repeats_voice_notes_and_photo_sent_as_file_fc25(day: Day) -> None:
+    """One repeat instance per platform chosen, voice notes in the repeat, and FC-25: a JPEG with EXIF
+    Orientation 6 sent as a file at a photo question is a photo whose size is recorded as displayed."""
     sid = day.submission_of(SARI.user_id, CAMPAIGN)
     ans = day.answers(sid)
     assert [ans[f"social_media/platform_detail[{i}]/platform_code"] for i in (1, 2, 3)] == \
@@ -160,8 +163,9 @@ def test_english_respondent_back_and_changed_answer(day: Day) -> None:
     assert "back" in kinds and "skipped" in kinds
 
 
-def test_paused_respondent_answers_survive_the_restart_and_she_finishes(day: Day) -> None:
-    """FC-23: answers saved before the pause (and the bot restart) are kept unchanged; the rest come after."""
+def test_paused_respondent_answers_survive_the_restart_and_she_finishes_fc23(day: Day) -> None:
+    """FC-23: answers saved before the pause (and the bot restart) are kept unchanged; after the restart
+    /start offered to resume, and the rest of the answers came after the resume."""
     sid = day.submission_of(DEWI.user_id)
     events = {k: _ts(at) for k, at in day.rows(
         "select kind, at from event where submission_id = ? and kind in ('paused', 'resumed', 'submitted')", sid)}
@@ -194,7 +198,8 @@ def _bundle(day: Day, form_id: str) -> tuple[zipfile.ZipFile, object]:
     return zf, wb
 
 
-def test_export_bundles_rows_repeats_and_links_resolve_inside_the_zip(day: Day) -> None:
+def test_export_bundles_rows_repeats_and_links_resolve_inside_the_zip_fc14(day: Day) -> None:
+    """FC-14: every media link of the workbooks opens a file inside the bundle."""
     for form_id, submitted in EXPECTED_SUBMITTED.items():
         zf, wb = _bundle(day, form_id)
         with zf:
