@@ -91,11 +91,12 @@ async def _respond(h, clock: Clock, user_id: int, spec: dict[str, str], step_s: 
     return sub_id
 
 
-async def test_flags_review_stats_and_export_from_chat(tmp_path: Path) -> None:
+async def test_flags_review_stats_and_export_from_chat(tmp_path: Path, db_url: str) -> None:
+    """Also on PostgreSQL when it answers."""
     from openpyxl import load_workbook
 
     clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=WIB))
-    async with bot_harness(tmp_path) as h:
+    async with bot_harness(tmp_path, db_url) as h:
         hold_scheduler(h, clock)
         r = await researcher(h)
         await h.do(r.send_document(opinion_form("1"), file_name="opinion.xlsx", mime_type=XLSX_MIME))

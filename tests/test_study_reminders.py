@@ -28,9 +28,10 @@ async def _rows(h, sub_id: int) -> list[Reminder]:  # type: ignore[no-untyped-de
     return (await asyncio.to_thread(reminder_rows, h.svc.repo, [sub_id]))[sub_id]
 
 
-async def test_reminder_row_survives_restart_is_sent_once_and_at_most_n_times(tmp_path: Path) -> None:
+async def test_reminder_row_survives_restart_is_sent_once_and_at_most_n_times(tmp_path: Path, db_url: str) -> None:
+    """Also on PostgreSQL when it answers (the sweeper's queries and the atomic claim)."""
     clock = Clock(datetime(2026, 12, 1, 10, 0, tzinfo=WIB))
-    async with bot_harness(tmp_path) as h:
+    async with bot_harness(tmp_path, db_url) as h:
         hold_scheduler(h, clock)
         u, _, sub_id = await start_respondent(h, 9401, "en")
         await answer_until(h, u, sub_id, SPEC, "respondent/age")  # consent given, then they stop
