@@ -43,7 +43,7 @@ CAMPAIGN = "campaign_team_interview"
 #: Telegram user ids of the people in the demo (the researcher's is passed as SUARA_ADMIN_IDS).
 RAHMI = Actor("rahmi", 7_000_001, "Rahmi", "id", "researcher")
 SARI = Actor("sari", 7_000_101, "Sari", "id", "enumerator")
-MAYA = Actor("maya", 7_000_201, "Maya", "en", "respondent (English)")
+MAYA = Actor("maya", 7_000_201, "Maya", "en", "respondent, in English")
 DEWI = Actor("dewi", 7_000_202, "Dewi", "id", "respondent (pauses, resumes after the restart)")
 
 ACTORS: tuple[Actor, ...] = (RAHMI, SARI, MAYA, DEWI)
