@@ -44,7 +44,7 @@ CAMPAIGN = "campaign_team_interview"
 RAHMI = Actor("rahmi", 7_000_001, "Rahmi", "id", "researcher")
 SARI = Actor("sari", 7_000_101, "Sari", "id", "enumerator")
 MAYA = Actor("maya", 7_000_201, "Maya", "en", "respondent, in English")
-DEWI = Actor("dewi", 7_000_202, "Dewi", "id", "respondent (pauses, resumes after the restart)")
+DEWI = Actor("dewi", 7_000_202, "Dewi", "id", "respondent, pauses and resumes after a restart")
 
 ACTORS: tuple[Actor, ...] = (RAHMI, SARI, MAYA, DEWI)
 
