@@ -161,6 +161,11 @@ class Player:
         self.check_log()
         return update_id
 
+    @property
+    def updates_handled(self) -> int:
+        """How many distinct updates the bot has finished handling (over restarts)."""
+        return len(self._done)
+
     def check_log(self) -> None:
         """StepFailed when an error was logged (a handler crashed: the bot's error handler logs it)."""
         if self.log.errors:

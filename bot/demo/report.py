@@ -38,7 +38,8 @@ class ExportedBundle:
 
 @dataclass(slots=True)
 class DemoSummary:
-    """What the demo left: paths, submissions per (form_id, status), media rows per kind, files on disk."""
+    """What the demo left: paths, submissions per (form_id, status), media rows per kind, files on disk,
+    and how long it took (``seconds``, wall clock) for how many Telegram ``updates`` and ``api_calls``."""
 
     data_dir: Path
     database: str
@@ -49,6 +50,8 @@ class DemoSummary:
     media_files: int = 0
     media_bytes: int = 0
     seconds: float = 0.0
+    updates: int = 0
+    api_calls: int = 0
 
     def by_status(self) -> dict[str, int]:
         """Submissions per status over all forms."""
@@ -136,6 +139,7 @@ def format_summary(s: DemoSummary) -> list[str]:
         "Look at it:",
         f"  sqlite3 {db_file} 'select status, count(*) from submission group by status'",
         f"  suara export jambi_voter_survey --data-dir {s.data_dir} --lang en --out {s.data_dir / 'exports'}",
-        f"Field day played in {s.seconds:.1f} s.",
+        f"Field day played in {s.seconds:.1f} s: {s.updates} updates handled by the bot, {s.api_calls} Bot API "
+        "calls to the emulator.",
     ]
     return lines

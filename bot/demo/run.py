@@ -108,7 +108,10 @@ async def play_async(data_dir: Path, out: TextIO, options: DemoOptions = DemoOpt
                 if printer is not None:
                     for line in format_exports(bundles):
                         printer.say(line)
-                return await asyncio.to_thread(summarize, player.svc, bundles, time.monotonic() - started)
+                summary = await asyncio.to_thread(summarize, player.svc, bundles, time.monotonic() - started)
+                summary.updates = player.updates_handled
+                summary.api_calls = len(emu.calls)
+                return summary
             finally:
                 await player.stop_bot()
         finally:
