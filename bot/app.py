@@ -117,7 +117,8 @@ def build_application(
         .rate_limiter(AIORateLimiter(overall_max_rate=overall_max_rate, max_retries=settings.rate_limit_retries))
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
         .post_init(on_startup)
-        .connection_pool_size(max(8, min(settings.concurrent_updates, 128)))
+        .connection_pool_size(settings.connection_pool_size)
+        .pool_timeout(30.0)
     )
     if base_url:
         builder = builder.base_url(base_url)

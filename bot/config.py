@@ -50,6 +50,9 @@ class Settings:
     ``tz``: IANA zone name used for `telegram.ext.Defaults` and times shown to users (storage keeps UTC).
     ``concurrent_updates``: how many updates (of different chats) are handled at once.
     ``rate_limit_retries``: `AIORateLimiter` max_retries for 429 answers.
+    ``connection_pool_size``: HTTP connections to the Bot API for sending. Small on purpose: httpcore
+    checks every pooled connection on each request, so a large pool costs CPU per message (measured with
+    benchmarks/bot_bench.py); requests beyond it wait (pool timeout 30 s), they are not dropped.
     """
 
     token: str = field(repr=False)
@@ -59,6 +62,7 @@ class Settings:
     tz: str = DEFAULT_TZ
     concurrent_updates: int = 64
     rate_limit_retries: int = 2
+    connection_pool_size: int = 8
 
     @property
     def zone(self) -> ZoneInfo:
