@@ -65,6 +65,22 @@ async def test_invalid_form_lists_problems_with_sheet_row_column_and_publishes_n
         assert await asyncio.to_thread(h.svc.repo.form_versions, "broken") == []
 
 
+async def test_confirmation_shows_the_same_warnings_as_suara_check(tmp_path: Path) -> None:
+    from bot.cmd_check import summarise
+
+    rows = [["type", "name", "label::English (en)", "label::Bahasa Indonesia (id)"],
+            ["text", "q1", "First", "Pertama"], ["text", "q2", "Second", ""]]
+    data = xlsx(rows, settings=[["form_id", "version"], ["halfway", "1"]])
+    expected = summarise(load_xlsform(data, filename="halfway.xlsx"), "halfway.xlsx").warnings
+    assert expected  # q2 has no Indonesian label
+    async with bot_harness(tmp_path) as h:
+        r = await researcher(h)
+        await h.do(r.send_document(data, file_name="halfway.xlsx", mime_type=XLSX_MIME))
+        text = r.last_text()
+        assert f"{len(expected)} warning(s)" in text and all(w in text for w in expected)
+        assert "✅ Publish" in buttons(r)
+
+
 async def test_reusing_a_version_number_with_other_content_is_refused(tmp_path: Path) -> None:
     async with bot_harness(tmp_path) as h:
         r = await researcher(h)

@@ -292,6 +292,13 @@ def check_upload(svc, data: bytes, file_name: str, lang: str) -> CheckResult:  #
         open_n = len(repo.submissions_for_form(form.form_id, statuses=("in_progress", "paused")))
         if open_n:
             lines.append(st(lang, "publish_in_progress", n=open_n))
+    from bot.cmd_check import summarise  # the same warnings as `suara check`
+
+    warnings = summarise(form, file_name).warnings
+    if warnings:
+        more = f"\n  … +{len(warnings) - 10}" if len(warnings) > 10 else ""
+        lines.append(st(lang, "publish_warnings", n=len(warnings)) + "\n"
+                     + "\n".join(f"  {w}" for w in warnings[:10]) + more)
     lines.append(st(lang, "publish_confirm"))
     folder = pending_dir(svc.settings.data_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,8 @@ _T: dict[str, tuple[str, str]] = {
     "publish_nochange": ("Pertanyaan sama; hanya isi lain yang berubah.", "Same questions; only other content changed."),
     "publish_in_progress": ("{n} wawancara yang sedang berjalan tetap memakai versi lama sampai selesai.",
                             "{n} interview(s) in progress stay on the old version until they finish."),
+    "publish_warnings": ("{n} peringatan (formulir tetap bisa dipakai, tapi periksa):",
+                         "{n} warning(s) (the form runs, but check these):"),
     "publish_confirm": ("Terbitkan?", "Publish?"),
     "btn_publish": ("✅ Terbitkan", "✅ Publish"),
     "btn_cancel": ("Batal", "Cancel"),
