@@ -19,6 +19,7 @@ from typing import Any
 from questionnaires.errors import FormError
 from questionnaires.model import DEFAULT_LANG, SILENT_TYPES, Form, Group, Question, Repeat
 from questionnaires.xlsform import load_xlsform
+from questionnaires.xlsform_types import language_code
 
 _MAX_WARNINGS = 20
 
@@ -78,8 +79,29 @@ def summarise(form: Form, file: str) -> Summary:
         metadata=list(form.metadata),
         choice_lists=len(form.choice_lists),
         choices=sum(len(v) for v in form.choice_lists.values()),
-        warnings=missing_translations(form),
+        warnings=default_language_warnings(form) + missing_translations(form),
     )
+
+
+def default_language_warnings(form: Form) -> list[str]:
+    """A warning when the settings sheet's ``default_language`` has no label column in the form.
+
+    The reader then opens the form in its first label language instead (e.g. only ``label::English (en)``
+    with ``default_language`` = ``Indonesian (id)``): the form runs, but not in the language the
+    researcher asked for. ``[]`` when there is no such setting or it matches a label language.
+    """
+    raw = next((str(v) for k, v in form.settings.items() if k.strip().lower() == "default_language"), "")
+    if not raw.strip():
+        return []
+    code = language_code(raw)
+    if code in form.language_codes():
+        return []
+    used = next((f"{lang.name} ({lang.code})" if lang.name != lang.code else lang.code
+                 for lang in form.languages if lang.code == form.default_language), form.default_language)
+    return [
+        f"settings sheet, column \"default_language\": {raw!r} has no label column (label::{raw}), so the "
+        f"form opens in {used} — add that column or correct default_language"
+    ]
 
 
 def missing_translations(form: Form) -> list[str]:

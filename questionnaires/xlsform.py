@@ -31,7 +31,13 @@ from pyxform.xls2json_backends import DefinitionData
 from questionnaires.errors import FormError, FormProblem
 from questionnaires.model import DEFAULT_LANG, Form
 from questionnaires.xlsform_build import FormBuilder
-from questionnaires.xlsform_checks import check_choice_lists_exist, check_choice_rows, check_rows
+from questionnaires.xlsform_checks import (
+    check_choice_lists_exist,
+    check_choice_rows,
+    check_defaults,
+    check_language_headers,
+    check_rows,
+)
 from questionnaires.xlsform_read import SourceFile, open_source, problem_from_pyxform, read_workbook
 from questionnaires.xlsform_scan import Scan, SurveyScanner
 
@@ -104,6 +110,9 @@ class _Loader:
         allow_dup = aliases.yes_no.get(self._setting_lc.get("allow_choice_duplicates", "no"), False)
         problems.extend(check_choice_rows(self.book.choices, allow_duplicates=bool(allow_dup)))
         problems.extend(check_choice_lists_exist(scan.rows, self.book.choices))
+        problems.extend(check_language_headers(
+            {"survey": self.book.survey_header, "choices": self.book.choices_header}
+        ))
         warnings: list[str] = []
         try:
             data = workbook_to_json(
@@ -142,6 +151,7 @@ class _Loader:
         builder = FormBuilder(self.src, self.book, self.settings, self._setting_lc, self.default_language_raw)
         form = builder.build(data, scan)
         builder.check_choice_filters(form)
+        builder.problems.extend(check_defaults(form))
         if builder.problems:
             raise FormError(_sorted(builder.problems))
         return form

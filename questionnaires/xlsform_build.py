@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -209,6 +210,8 @@ class FormBuilder:
             list_name = str(d.get("itemset") or d.get("list_name") or "")
             if from_file:
                 choices = self._file_choices(list_name, row, d)
+                if qtype == "select_multiple_from_file":
+                    self._no_spaces_in_names(list_name, choices, row)
             else:
                 choices = self.choice_lists.get(list_name, ())
             if row is not None:
@@ -332,6 +335,21 @@ class FormBuilder:
         self.choice_cache[key] = result
         return result
 
+    def _no_spaces_in_names(self, file_name: str, choices: tuple[Choice, ...], row: SurveyRow | None) -> None:
+        """select_multiple_from_file: a choice name with white space is a problem (FC-3).
+
+        A select_multiple answer is its choice names separated by spaces, so ``"a b"`` could not be told
+        from the two choices ``a`` and ``b``. pyxform checks this for the choices sheet only.
+        """
+        spaced = [c.name for c in choices if any(ch.isspace() for ch in c.name)]
+        if spaced:
+            self.problems.append(FormProblem(
+                "survey", row.number if row else None, "type", "space-in-choice-name",
+                f"the choice file {file_name!r} has choice names with spaces ({', '.join(repr(n) for n in spaced[:3])}"
+                f"{', …' if len(spaced) > 3 else ''}), but select_multiple stores its answers separated by "
+                "spaces — rename them in the file's name column (e.g. with _ instead of the space).",
+            ))
+
     def _file_choices(self, file_name: str, row: SurveyRow | None, d: Mapping[str, Any]) -> tuple[Choice, ...]:
         if file_name in self.choice_lists:
             return self.choice_lists[file_name]
@@ -377,6 +395,13 @@ class FormBuilder:
             rec = {str(k).strip(): (v or "").strip() for k, v in raw.items() if k is not None}
             cname = rec.get(value_col, "")
             if not cname:
+                continue
+            if any(unicodedata.category(ch) == "Cc" for ch in cname):
+                self.problems.append(FormProblem(
+                    file_name, line_no, value_col, "control-character",
+                    f"the choice name {cname!r} holds a control character (such as a NUL byte or a tab) — "
+                    "retype the name; names may hold letters, digits, _ - and .",
+                ))
                 continue
             if cname in seen:
                 self.problems.append(FormProblem(

@@ -8,22 +8,29 @@ itself refused the form, and every check *collects* problems instead of stopping
 * every ``${name}`` (in expressions, labels, hints, messages) names a question, group or repeat;
   expressions may not use a metadata field (``${start}``: the interview does not hold it); labels may
   (the engine shows a name it does not hold as empty); ``${last-saved#x}`` is refused;
-* calculations do not depend on themselves (``a`` uses ``b`` uses ``a``);
-* ``choice_filter`` only on select questions.
+* calculations do not depend on themselves (``a`` uses ``b`` uses ``a``), and no relevant uses its own
+  row's value (the row would never be shown; ODK Validate calls both a cycle);
+* ``choice_filter`` only on select questions;
+* a plain ``default`` is a valid answer of its question (`check_defaults`, run on the built `Form`);
+* translated column headers name a language (`check_language_headers`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pyxform.utils import default_is_dynamic
 from pyxform.xls2json import RE_SELECT
 
+from questionnaires.engine_values import InputError, canonical
 from questionnaires.errors import FormProblem
 from questionnaires.expressions import ExpressionError, parse
+from questionnaires.interview import Text
+from questionnaires.model import Form
 
 #: ``${name}`` as XLSForm writes references (name: letters, digits, ``_ - .``).
 REFERENCE = re.compile(r"\$\{\s*([^{}\s]*)\s*\}")
@@ -205,6 +212,12 @@ def check_rows(
                 continue
             refs = parsed.references
             check_refs(r, column, refs)
+            if column == "relevant" and r.name and r.name in refs:
+                problems.append(FormProblem(
+                    "survey", r.number, column, "self-relevant",
+                    f"the relevant of {r.name!r} uses ${{{r.name}}} itself, but it has no answer before it "
+                    "is shown, so it would never be shown — base relevant on earlier questions only.",
+                ))
             if column == "calculation" and r.name:
                 calc_refs[r.name] = (r, refs)
         default = r.data.get("default")
@@ -357,3 +370,104 @@ def check_choice_lists_exist(
         problems.append(FormProblem("survey", r.number, "type", "missing-choice-list", message))
     return problems
 
+
+
+#: Types whose default is free text (any value is a valid answer) or that take no typed answer.
+_FREE_DEFAULT_TYPES = frozenset({"text", "note", "calculate", "hidden", "acknowledge"})
+#: Any fixed moment: only a datetime typed without an offset uses it (for its UTC offset).
+_CHECK_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_defaults(form: Form) -> list[FormProblem]:
+    """One problem per plain ``default`` that is not a valid answer of its question's type.
+
+    A plain default (no ``${name}`` and no function call — the engine's rule for a literal) is shown
+    as the current answer and, on a read_only question, stored as the answer itself, so ``abc`` for an
+    integer, ``31/02/2024`` for a date or a choice name missing from the list would reach the
+    submission. Values are checked with the engine's own parser (`questionnaires.engine_values`), so
+    whatever the engine accepts from a respondent is accepted here. Media questions are skipped (a
+    default there names a file, not an answer).
+    """
+    problems: list[FormProblem] = []
+    for q in form.questions():
+        raw = q.bind.default
+        if raw is None or not raw.strip() or "${" in raw or "(" in raw:
+            continue
+        if q.type in _FREE_DEFAULT_TYPES or q.is_media:
+            continue
+        if q.is_select:
+            if not q.choices:
+                continue  # choices come from a file or a list reported elsewhere
+            known = {c.name for c in q.choices} | ({"other"} if q.or_other else set())
+            names = raw.split() if q.is_multiple else [raw.strip()]
+            bad = [n for n in names if n not in known]
+            if bad:
+                problems.append(FormProblem(
+                    "survey", q.row, "default", "bad-default",
+                    f"the default {raw!r} is not a choice of the list {q.list_name!r} "
+                    f"({', '.join(repr(b) for b in bad)} missing) — write the choice's name (the choices "
+                    "sheet's name column), not its label.",
+                ))
+            continue
+        try:
+            canonical(q, Text(raw), (), _CHECK_NOW)
+        except InputError:
+            problems.append(FormProblem(
+                "survey", q.row, "default", "bad-default",
+                f"the default {raw!r} is not a valid {q.type} answer — write it as a respondent would "
+                f"answer ({_DEFAULT_EXAMPLES.get(q.type, 'a value within the allowed range')}).",
+            ))
+    return problems
+
+
+_DEFAULT_EXAMPLES = {
+    "integer": "e.g. 42",
+    "decimal": "e.g. 3.5",
+    "range": "a number from the range's start to end, on its step",
+    "date": "e.g. 2024-03-05",
+    "time": "e.g. 09:30",
+    "datetime": "e.g. 2024-03-05T09:30",
+    "geopoint": "latitude and longitude, e.g. -1.61 103.61",
+}
+
+
+#: Column headers that carry a language after ``::`` (``label::Indonesian (id)``).
+_TRANSLATED_COLUMNS = frozenset({
+    "label", "hint", "guidance_hint", "constraint_message", "required_message", "jr:constraintmsg",
+    "jr:requiredmsg", "constraint-msg", "required-msg",
+})
+
+
+def check_language_headers(sheets: Mapping[str, Sequence[Any] | None]) -> list[FormProblem]:
+    """One problem per translated column header whose language part is unusable (row 1 of its sheet).
+
+    ``sheets`` maps a sheet name to its header list as pyxform reads it (``book.survey_header``: a
+    list holding one dict whose keys are the headers). ``label::`` (nothing after ``::``), ``label::()``
+    and ``label::English (en`` (unbalanced parentheses) would otherwise become languages with an empty
+    or garbled code that the bot offers to respondents. Media columns (``media::image::English (en)``)
+    are checked the same way. Source: XLSForm spec, "Multiple language support".
+    """
+    problems: list[FormProblem] = []
+    for sheet, header in sheets.items():
+        if not header:
+            continue
+        for h in (str(k) for k in header[0]):
+            parts = h.split("::")
+            base = parts[0].strip().lower()
+            if len(parts) == 2 and base in _TRANSLATED_COLUMNS:
+                lang = parts[1]
+            elif len(parts) == 3 and base in ("media", "image", "audio", "video"):
+                lang = parts[2]
+            else:
+                continue
+            text = lang.strip()
+            usable = any(ch.isalnum() for ch in text.replace("(", "").replace(")", ""))
+            balanced = text.count("(") == text.count(")") <= 1 and text.find("(") <= text.find(")")
+            if not usable or not balanced:
+                problems.append(FormProblem(
+                    sheet, 1, h, "bad-language-header",
+                    f"the column header {h!r} does not name a language after '::' — write it as "
+                    f"{parts[0].strip()}::Indonesian (id) or {parts[0].strip()}::English (en): the language's "
+                    "name, then its code in parentheses.",
+                ))
+    return problems

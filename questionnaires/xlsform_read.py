@@ -118,6 +118,38 @@ def _sniff(data: bytes) -> str:
     return ""
 
 
+def text_as_utf8(data: bytes, name: str) -> bytes:
+    """The bytes of a text form (XLSForm CSV, markdown) as UTF-8 without a byte order mark.
+
+    UTF-16 (what Excel's "Unicode Text" and some Windows tools write; with a byte order mark, or
+    detected by its zero bytes) is converted. Raises FormError ``"not-utf8"`` naming the line of the
+    first byte that is not UTF-8 (a CSV saved as Windows-1252/Latin-1), with what to do.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif _mostly_zero(data[1:200:2]) and len(data) % 2 == 0:
+        encoding = "utf-16-le"
+    elif _mostly_zero(data[0:200:2]) and len(data) % 2 == 0:
+        encoding = "utf-16-be"
+    else:
+        encoding = "utf-8-sig"  # a UTF-8 byte order mark would become part of the first sheet name
+    try:
+        return data.decode(encoding).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FormError.single(
+            f"{name} is not UTF-8 text: line {line} has the byte 0x{data[exc.start]:02x}, which UTF-8 does not "
+            "allow (the file was probably saved as Windows-1252 or Latin-1). Save it again as \"CSV UTF-8\" "
+            "(Excel) or with the character set Unicode (UTF-8) (LibreOffice), or save the form as .xlsx.",
+            code="not-utf8",
+        ) from None
+
+
+def _mostly_zero(sample: bytes) -> bool:
+    """True when at least 80 % of ``sample`` (every other byte of a text) is zero: UTF-16 of mostly ASCII."""
+    return len(sample) >= 4 and sample.count(0) >= 0.8 * len(sample)
+
+
 def read_workbook(src: SourceFile) -> DefinitionData:
     """Parse ``src`` with the pyxform backend for its kind. Raises FormError ``"not-a-spreadsheet"``."""
     suffix = src.suffix if src.suffix in _READERS else ""
@@ -133,8 +165,8 @@ def read_workbook(src: SourceFile) -> DefinitionData:
             code="not-a-spreadsheet",
         )
     data = src.data
-    if kind in (".csv", ".md") and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]  # a UTF-8 byte order mark would become part of the first sheet name
+    if kind in (".csv", ".md"):
+        data = text_as_utf8(data, src.name)
     try:
         book: dict[str, Any] = _READERS[kind](data)
     except PyXFormError as exc:
@@ -146,12 +178,13 @@ def read_workbook(src: SourceFile) -> DefinitionData:
                 code="duplicate-column", row=1,
             ) from None
         raise FormError.single(
-            f"{src.name} could not be read as a {kind} file ({_clean(str(exc))}). {_WHAT_TO_DO}",
+            f"{src.name} could not be read as a {kind} file ({_short(_clean(str(exc)))}). {_WHAT_TO_DO}",
             code="not-a-spreadsheet",
         ) from None
     except Exception as exc:  # noqa: BLE001 — any reader failure means "not a readable spreadsheet"
         raise FormError.single(
-            f"{src.name} could not be read as a {kind} file ({type(exc).__name__}: {exc}). {_WHAT_TO_DO}",
+            f"{src.name} could not be read as a {kind} file ({_short(f'{type(exc).__name__}: {exc}')}). "
+            f"{_WHAT_TO_DO}",
             code="not-a-spreadsheet",
         ) from None
     try:
@@ -164,6 +197,7 @@ def read_workbook(src: SourceFile) -> DefinitionData:
 
 # ---------------------------------------------------------------------------------- pyxform errors
 _DUP_HEADER = re.compile(r"Duplicate column header:\s*(.+)$")
+_BAD_HEADER = re.compile(r"Invalid headers provided for sheet: '(\w+)'")
 _ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
 _SHEET = re.compile(r"(?:On|on) the '(\w+)' sheet")
 _COLUMN = re.compile(r"the '([\w:\- ]+)' (?:value|column)")
@@ -172,6 +206,13 @@ _CHOICES_HINTS = ("Choice names must be unique", "choice list", "choices sheet h
 
 def _clean(msg: str) -> str:
     return " ".join(msg.split())
+
+
+def _short(detail: str, limit: int = 160) -> str:
+    """A reader's error detail cut to ``limit`` characters: a damaged zip makes the xlsx reader quote
+    kilobytes of raw bytes, which say nothing to a researcher."""
+    detail = "".join(ch if ch.isprintable() else "?" for ch in detail)
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
 
 
 def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
@@ -203,7 +244,20 @@ def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
     message = _ROW.sub("", text).strip()
     low = message.lower()
     code = "pyxform"
-    if "list name not in choices sheet" in low:
+    header = _BAD_HEADER.search(message)
+    if header:
+        # About a header row (e.g. a choices sheet without a name column): row 1 of that sheet.
+        sheet, row, code = header.group(1), 1, "bad-header"
+        missing = re.search(r"were not found: '([^']+)'", message)
+        column = column or (missing.group(1) if missing else None)
+        hint = " — add the missing column (its header goes in row 1)."
+        message = message.replace(". Learn more:", hint + " Learn more:", 1) if ". Learn more:" in message else message + hint
+    elif "list name not in columns sheet" in low:
+        # pyxform's words for ``begin loop over <list>`` with an unknown list.
+        code = "missing-choice-list"
+        column = column or "type"
+        message += " — 'begin loop over' needs a list of that name on the choices sheet; add it or correct the name."
+    elif "list name not in choices sheet" in low:
         code = "missing-choice-list"
         column = column or "type"
         message += " — add this list to the choices sheet (list_name column) or correct the list name."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -135,3 +136,182 @@ def test_catastrophic_regex_constraint_rejects_the_answer_and_the_interview_goes
     assert isinstance(step, Rejected)
     step = engine.step(form, step.progress, Text("aaa"), now=NOW)
     assert not isinstance(step, Rejected) and step.prompt.key == "n"
+
+
+# ------------------------------------------------------------------------------------ defaults, relevant
+@pytest.mark.parametrize(
+    ("qtype", "default", "choices"),
+    [
+        ("integer", "abc", None),
+        ("integer", "1.5", None),
+        ("decimal", "1,2,3", None),
+        ("date", "31/02/2024", None),
+        ("time", "25:99", None),
+        ("geopoint", "200 100", None),
+        ("select_one yn", "Yes", [("list_name", "name", "label"), ("yn", "yes", "Yes"), ("yn", "no", "No")]),
+        ("select_multiple yn", "yes maybe", [("list_name", "name", "label"), ("yn", "yes", "Yes")]),
+    ],
+)
+def test_plain_default_that_is_not_a_valid_answer_is_refused(qtype: str, default: str, choices: Rows | None) -> None:
+    """A read_only question stores its plain default as the answer: ``abc`` must not reach an integer."""
+    rows = [("type", "name", "label", "default", "read_only"), (qtype, "q", "Q", default, "yes")]
+    err = refused(xlsx(rows, choices))
+    assert err.codes() == ["bad-default"]
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column) == ("survey", 2, "default")
+    assert repr(default) in p.message
+
+
+def test_valid_and_dynamic_defaults_still_load() -> None:
+    rows = [
+        ("type", "name", "label", "default"),
+        ("integer", "n", "N", "5"),
+        ("decimal", "d", "D", "1,5"),
+        ("date", "dt", "Date", "2024-03-05"),
+        ("date", "dyn", "Today", "today()"),
+        ("select_multiple yn", "m", "M", "yes no"),
+        ("text", "t", "T", "anything (at all)"),
+    ]
+    form = load_xlsform(xlsx(rows, [("list_name", "name", "label"), ("yn", "yes", "Y"), ("yn", "no", "N")]),
+                        filename="defaults.xlsx")
+    assert form.by_name("n").bind.default == "5"  # type: ignore[union-attr]
+
+
+def test_relevant_that_uses_its_own_question_is_refused() -> None:
+    """``${a} > 1`` as a's own relevant: a is never answered before it is shown, so it never would be."""
+    err = refused(xlsx([("type", "name", "label", "relevant"), ("integer", "a", "A", "${a} > 1")]))
+    assert err.codes() == ["self-relevant"]
+    assert (err.problems[0].row, err.problems[0].column) == (2, "relevant")
+
+
+# ------------------------------------------------------------------------------------- headers, sheets
+def test_choices_sheet_without_name_column_is_located_on_the_choices_sheet() -> None:
+    """pyxform's "Invalid headers provided for sheet: 'choices'" used to be pinned to a survey row."""
+    err = refused(xlsx([("type", "name", "label"), ("select_one yn", "a", "A")], [("list_name", "label"), ("yn", "Y")]))
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("choices", 1, "name", "bad-header")
+
+
+def test_loop_over_a_missing_list_names_the_type_column() -> None:
+    err = refused(xlsx([("type", "name", "label"), ("begin loop over zz", "l", "L"), ("text", "a", "A"),
+                        ("end loop", "", "")]))
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("survey", 2, "type", "missing-choice-list")
+    assert "choices sheet" in p.message
+
+
+@pytest.mark.parametrize("header", ["label::", "label::()", "label:: ", "hint::English (en"])
+def test_translated_header_without_a_language_is_refused(header: str) -> None:
+    err = refused(xlsx([("type", "name", "label", header), ("text", "a", "A", "x")]))
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("survey", 1, header.strip(), "bad-language-header")
+
+
+def test_emoji_and_right_to_left_labels_load_unchanged() -> None:
+    label = "😀🇮🇩 مرحبا بالعالم \u202e"
+    form = load_xlsform(xlsx([("type", "name", "label"), ("text", "a", label)]), filename="rtl.xlsx")
+    assert form.questions()[0].labels["default"] == label
+
+
+def test_check_warns_when_default_language_has_no_label_column(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "en_only.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label::English (en)"), ("text", "a", "A")],
+                          settings=[("default_language",), ("Indonesian (id)",)]))
+    assert main(["check", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["default_language"] == "en"
+    assert any("default_language" in w and "Indonesian (id)" in w for w in summary["warnings"])
+
+
+def test_float_version_on_settings_sheet_reads_back_as_written() -> None:
+    """Excel stores 2024110101 as a float; the version must not become '2024110101.0'."""
+    form = load_xlsform(xlsx([("type", "name", "label"), ("text", "a", "A")],
+                             settings=[("version", "form_id"), (2024110101.0, "f")]), filename="v.xlsx")
+    assert form.version == "2024110101"
+
+
+# ------------------------------------------------------------------------------------------ CSV forms
+CSV_FORM = "survey,type,name,label\n,text,a,Ä ö\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-8"])
+def test_csv_form_in_utf16_or_utf8_loads(encoding: str) -> None:
+    """Excel's "Unicode Text" and some Windows tools write UTF-16; it used to be refused with a
+    UnicodeDecodeError (with a byte order mark) or read as garbage sheet names (without one)."""
+    form = load_xlsform(CSV_FORM.encode(encoding), filename="form.csv")
+    assert form.questions()[0].labels["default"] == "Ä ö"
+
+
+def test_csv_form_in_latin1_is_refused_with_the_line_and_what_to_do() -> None:
+    err = refused(CSV_FORM.encode("latin-1"), name="form.csv")
+    p = err.problems[0]
+    assert p.code == "not-utf8"
+    assert "line 2" in p.message and "CSV UTF-8" in p.message and "Decode" not in p.message
+
+
+# ---------------------------------------------------------------------------------- choices from files
+def test_select_multiple_from_file_refuses_names_with_spaces(tmp_path: Path) -> None:
+    """FC-3 for choice files: ``a b`` could not be told from the choices ``a`` and ``b``."""
+    (tmp_path / "p.csv").write_text("name,label\na b,A\nc,C\n", encoding="utf-8")
+    path = tmp_path / "form.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label"), ("select_multiple_from_file p.csv", "m", "M")]))
+    with pytest.raises(FormError) as info:
+        load_xlsform(path)
+    p = info.value.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("survey", 2, "type", "space-in-choice-name")
+
+
+def test_choice_file_with_control_character_in_a_name_is_refused(tmp_path: Path) -> None:
+    """A NUL byte in a choice name would reach the answers (and PostgreSQL refuses NUL in text)."""
+    (tmp_path / "p.csv").write_bytes(b"name,label\nx\x00,X\nk,K\n")
+    path = tmp_path / "form.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label"), ("select_one_from_file p.csv", "s", "S")]))
+    with pytest.raises(FormError) as info:
+        load_xlsform(path)
+    p = info.value.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("p.csv", 2, "name", "control-character")
+
+
+# ------------------------------------------------------------------------------ files that are not forms
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _good() -> bytes:
+    return xlsx([("type", "name", "label"), ("text", "a", "A")])
+
+
+NOT_FORMS: dict[str, Any] = {
+    "empty.xlsx": lambda: b"",
+    "random.xlsx": lambda: bytes(range(256)) * 20,
+    "zip_magic_then_noise.xlsx": lambda: b"PK\x03\x04" + bytes(range(256)) * 20,
+    "zip_of_text.xlsx": lambda: _zip({"hello.txt": b"hi", "a/b.png": b"x" * 100}),
+    "docx_renamed.xlsx": lambda: _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}),
+    "truncated.xlsx": lambda: _good()[: len(_good()) // 2],
+    "noise_in_the_middle.xlsx": lambda: _good()[:200] + bytes(range(128, 256)) * 3 + _good()[584:],
+    "ole_noise.xls": lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 20,
+    "text.xlsx": lambda: b"hello world",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FORMS))
+def test_file_that_is_not_a_form_is_one_short_clear_problem(name: str) -> None:
+    err = refused(NOT_FORMS[name](), name=name)
+    assert err.codes() == ["not-a-spreadsheet"]
+    msg = err.problems[0].message
+    assert name in msg and ".xlsx workbook" in msg
+    assert len(msg) < 600  # no page of raw bytes from the zip reader
+
+
+def test_suara_check_on_binary_garbage_and_folders_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    garbage = tmp_path / "garbage.xlsx"
+    garbage.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)
+    for target in (garbage, tmp_path, tmp_path / "missing.xlsx"):
+        assert main(["check", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "cannot run this form" in err
