@@ -138,7 +138,7 @@ def format_summary(s: DemoSummary) -> list[str]:
         "",
         "Look at it:",
         f"  sqlite3 {db_file} 'select status, count(*) from submission group by status'",
-        f"  suara export jambi_voter_survey --data-dir {s.data_dir} --lang en --out {s.data_dir / 'exports'}",
+        f"  suara export jambi_voter_survey --data-dir {s.data_dir} --lang en --out {s.data_dir / 'exports-en'}",
         f"Field day played in {s.seconds:.1f} s: {s.updates} updates handled by the bot, {s.api_calls} Bot API "
         "calls to the emulator.",
     ]
