@@ -144,18 +144,23 @@ async def test_every_callback_for_every_role_forged_ones_change_nothing_and_are_
         assert all(isinstance(e, Event) and e.kind != "reviewed" for e in events)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN HOLE (issue 4 code): bot/handlers/onboarding.py on_callback, op 'l' with sid 'f<form version>': "
-    "anyone can start a self-administered interview on any OPEN form by forging 'l|f<id>|-|en' without "
-    "having opened an invite. The gate refuses it only for closed forms. Fix: carry the invite code (or a "
-    "signed token) in the language button and check it there."))
 async def test_forged_language_button_cannot_start_a_form_without_an_invite(tmp_path: Path) -> None:
+    """bot/handlers/onboarding.py starts a self-administered interview from ``l|f<form version>|…`` without
+    checking how the button came to be; the gate refuses data that is not on the tapped message's keyboard
+    (only a valid invite shows such a button), so no interview starts without an invite."""
     async with bot_harness(tmp_path) as h:
         fv = await asyncio.to_thread(h.svc.repo.active_form_version, "jambi_voter_survey")
         assert fv is not None and fv.id is not None
         u = h.emu.user(9800, "Nobody", language_code="en")
         await h.do(u.send_command("start"))
-        await h.do(u.tap_data(f"l|f{to_b36(fv.id)}|-|en", message_id=u.last_message().message_id))
+        forged = await h.do(u.tap_data(f"l|f{to_b36(fv.id)}|-|en", message_id=u.last_message().message_id))
+        assert u.callback_answer(forged).text == INVALID
         person = await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 9800)
         assert person is not None and person.id is not None
         assert await asyncio.to_thread(h.svc.repo.submissions_of, person.id) == []
+        # the real button after a real invite still works
+        inv = await asyncio.to_thread(h.svc.repo.create_invite, role="respondent", created_by=None,
+                                      now=h.svc.now(), form_id="jambi_voter_survey")
+        await h.do(u.send_command("start", inv.code))
+        await h.do(u.tap("English"))
+        assert len(await asyncio.to_thread(h.svc.repo.submissions_of, person.id)) == 1

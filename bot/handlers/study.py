@@ -12,7 +12,8 @@
   CallbackQueryHandler, are wrapped by the gate: a role not allowed is refused with a message; a tap on an
   ``OWNED_OPS`` button whose submission is not the caller's (forged, or another person's id) is answered
   "no longer valid", changes nothing and is logged; a tap that would start an interview on a closed form
-  (an old /new keyboard, a stale language button) is refused;
+  (an old /new keyboard, a stale language button) is refused, and so is a language button that would
+  start a form but is not on the tapped message's keyboard (made up: only an invite shows one);
 * the scheduler's repeating job (`bot.scheduler.schedule`).
 """
 
@@ -103,6 +104,12 @@ async def forged_or_closed(update: Update, context: Context, w: Who) -> str | No
             log.warning("forged callback refused: user %s (person %s) tapped %r on submission %s of person %s",
                         query.from_user.id, owner, cb.op, cb.sid, sub.person_id if sub else None)
             return t(w.lang, "stale_button")
+    if cb.op == "l" and cb.sid.startswith("f") and not _on_message(query):
+        # a language button that starts a form is only ever sent after a valid invite (onboarding.cmd_start):
+        # data that is not on the tapped message's keyboard was made up — don't start an interview on it
+        log.warning("forged callback refused: user %s sent %r, which is not on message %s",
+                    query.from_user.id, query.data, query.message.message_id if query.message else None)
+        return t(w.lang, "stale_button")
     fv_b36 = cb.args[0] if cb.op == "f" and cb.args else cb.sid[1:] if cb.op == "l" and cb.sid.startswith("f") else ""
     if fv_b36:
         try:
@@ -112,6 +119,15 @@ async def forged_or_closed(update: Update, context: Context, w: Who) -> str | No
         if not await call(version_is_active, svc.repo, fv_id):
             return st(w.lang, "form_closed")
     return None
+
+
+def _on_message(query) -> bool:  # type: ignore[no-untyped-def]
+    """True when the query's data is one of the buttons of the message it came from."""
+    msg = query.message
+    markup = getattr(msg, "reply_markup", None) if msg is not None else None
+    if markup is None:
+        return False
+    return any(b.callback_data == query.data for row in markup.inline_keyboard for b in row)
 
 
 def gate_callback(original: Handler) -> Handler:
