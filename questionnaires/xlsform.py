@@ -38,7 +38,13 @@ from questionnaires.xlsform_checks import (
     check_language_headers,
     check_rows,
 )
-from questionnaires.xlsform_read import SourceFile, open_source, problem_from_pyxform, read_workbook
+from questionnaires.xlsform_read import (
+    SourceFile,
+    formula_problems,
+    open_source,
+    problem_from_pyxform,
+    read_workbook,
+)
 from questionnaires.xlsform_scan import Scan, SurveyScanner
 
 __all__ = ["load_xlsform", "load_markdown", "FormError"]
@@ -106,6 +112,7 @@ class _Loader:
         self._check_survey_sheet()
         scan = SurveyScanner(self.book, self._setting_lc, self.default_language_raw).scan()
         problems = list(scan.problems)
+        problems.extend(formula_problems(self.src.data))
         problems.extend(check_rows(scan.rows, metadata_names=scan.metadata_names))
         allow_dup = aliases.yes_no.get(self._setting_lc.get("allow_choice_duplicates", "no"), False)
         problems.extend(check_choice_rows(self.book.choices, allow_duplicates=bool(allow_dup)))

@@ -121,6 +121,17 @@ def parse_expression(source: str) -> ParsedExpression:
     return ParsedExpression(frozenset(expr.references), frozenset(expr.columns))
 
 
+#: Most characters an Excel/LibreOffice cell holds; longer text is cut when the workbook is saved.
+EXCEL_CELL_LIMIT = 32767
+
+
+def _quoted(value: str, limit: int = 120) -> str:
+    """``repr(value)``, shortened for very long expressions (a 20,000-character cell is not repeated)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
 def _dynamic_default(value: str, qtype: str) -> bool:
     try:
         return bool(default_is_dynamic(value, qtype))
@@ -206,7 +217,7 @@ def check_rows(
                 names_text = ", ".join(sorted(parsed.columns))
                 problems.append(FormProblem(
                     "survey", r.number, column, "bare-name",
-                    f"{names_text} in {value!r} is a bare name, which only means a choices-sheet column "
+                    f"{names_text} in {_quoted(value)} is a bare name, which only means a choices-sheet column "
                     "inside a choice_filter — refer to a question as ${name}.",
                 ))
                 continue
@@ -244,10 +255,15 @@ def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -
     try:
         return parse_expression(source)
     except ExpressionProblem as exc:
+        cut = (
+            f" The cell holds {len(value)} characters, a spreadsheet cell's limit, so the expression was "
+            "probably cut off — shorten it (e.g. split it over calculate rows)."
+            if len(value) >= EXCEL_CELL_LIMIT else ""
+        )
         problems.append(FormProblem(
             "survey", r.number, column, "bad-expression",
-            f"{exc} in {value!r} — correct the {column} expression (XPath 1.0 with the ODK functions, "
-            "see https://xlsform.org/en/#formulas).",
+            f"{exc} in {_quoted(value)} — correct the {column} expression (XPath 1.0 with the ODK functions, "
+            f"see https://xlsform.org/en/#formulas).{cut}",
         ))
         return None
 

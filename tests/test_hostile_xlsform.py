@@ -315,3 +315,54 @@ def test_suara_check_on_binary_garbage_and_folders_exits_1(tmp_path: Path, capsy
         assert main(["check", str(target)]) == 1
         err = capsys.readouterr().err
         assert "Traceback" not in err and "cannot run this form" in err
+
+
+# ---------------------------------------------------------------------------------------------- formulas
+def _with_saved_results(data: bytes, results: dict[str, str]) -> bytes:
+    """``data`` (an openpyxl workbook) with saved formula results, as Excel writes them: each
+    ``<c r="C2"><f>…</f><v /></c>`` in ``results`` gets ``t="str"`` and ``<v>result</v>``."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = body.decode("utf-8")
+                for ref, value in results.items():
+                    start = text.index(f'<c r="{ref}">')
+                    end = text.index("</c>", start)
+                    formula = text[start:end].split("<f>")[1].split("</f>")[0]
+                    text = text[:start] + f'<c r="{ref}" t="str"><f>{formula}</f><v>{value}</v>' + text[end:]
+                body = text.encode("utf-8")
+            dst.writestr(item, body)
+    return out.getvalue()
+
+
+def test_formula_cells_without_saved_results_are_refused_with_sheet_row_column() -> None:
+    """A label or relevant written as a formula by a program that does not calculate would read as
+    empty and vanish silently."""
+    data = xlsx([("type", "name", "label", "relevant"), ("integer", "a", "=CONCATENATE(\"A\",\"ge\")", ""),
+                 ("text", "b", "B", '="${a} > 1"')])
+    err = refused(data)
+    where = [(p.sheet, p.row, p.column, p.code) for p in err.problems]
+    assert where == [("survey", 2, "label", "formula-without-value"), ("survey", 3, "relevant", "formula-without-value")]
+
+
+def test_formula_cells_with_saved_results_load_with_those_results() -> None:
+    data = xlsx([("type", "name", "label"), ("integer", "a", "=CONCATENATE(\"A\",\"ge\")")])
+    form = load_xlsform(_with_saved_results(data, {"C2": "Age"}), filename="saved.xlsx")
+    assert form.questions()[0].labels["default"] == "Age"
+
+
+# ----------------------------------------------------------------------------------------- long messages
+def test_a_very_long_broken_expression_is_quoted_shortened() -> None:
+    """10,000 nested parentheses: refused ("nested too deeply"), the message does not repeat 20,000 characters."""
+    err = refused(xlsx([("type", "name", "label", "constraint"), ("integer", "a", "A", "(" * 10000 + "1" + ")" * 10000)]))
+    p = err.problems[0]
+    assert (p.row, p.column, p.code) == (2, "constraint", "bad-expression")
+    assert "nested too deeply" in p.message and "(20001 characters)" in p.message and len(p.message) < 500
+
+
+def test_an_expression_cut_at_the_cell_limit_says_so() -> None:
+    err = refused(xlsx([("type", "name", "label", "constraint"), ("integer", "a", "A", " + ".join(["1"] * 20000))]))
+    assert "cut off" in err.problems[0].message
