@@ -24,6 +24,20 @@ from bot.services import Services
 
 DONE_GROUP = 99
 
+_template: dict[str, Path] = {}
+
+
+def _template_db() -> Path:
+    """A SQLite file migrated to head with the shipped forms published, made once per test process
+    (saves the ~1 s of migrations + form parsing in every test). Copied, never shared."""
+    if "path" not in _template:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="suara_bot_template_"))
+        Services.open(Settings(token="x", data_dir=d)).close()  # the last close checkpoints the WAL
+        _template["path"] = d / "suara.sqlite3"
+    return _template["path"]
+
 
 class BotHarness:
     """One emulator + one bot (restartable) on ``data_dir`` / ``database_url``."""
@@ -46,7 +60,13 @@ class BotHarness:
             self._event.set()
 
     async def start(self) -> None:
-        """Open services and start polling."""
+        """Open services and start polling (a fresh SQLite data dir starts from the prepared template)."""
+        target = self.settings.data_dir / "suara.sqlite3"
+        if not self.settings.database_url and not target.exists():
+            import shutil
+
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(await asyncio.to_thread(_template_db), target)
         self.services = await asyncio.to_thread(Services.open, self.settings)
         self.app = build_application(self.settings, services=self.services, base_url=self.emu.base_url,
                                      base_file_url=self.emu.base_file_url, overall_max_rate=self.overall_max_rate)
