@@ -196,3 +196,36 @@ async def test_export_over_the_upload_limit_says_where_it_is(tmp_path: Path, mon
         assert all(m.kind != "document" for m in r.messages_since(mark))
         await h.do(r.send_command("export", "nothing_here"))
         assert r.last_text() == "Unknown form nothing_here (see /forms)."
+
+
+async def test_far_location_flag_from_the_enumerators_shared_locations(tmp_path: Path) -> None:
+    """Three interviews around Jambi city and one in Muara Bungo (~170 km away) the same day: only the
+    Bungo one is flagged ``far_location`` (locations from the enumerator's shared-location paradata)."""
+    from study_helpers import enumerator
+
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=WIB))
+    async with bot_harness(tmp_path) as h:
+        hold_scheduler(h, clock)
+        data = opinion_form("1")
+        await asyncio.to_thread(h.svc.repo.publish_form, load_xlsform(data, filename="opinion.xlsx"), data,
+                                now=h.svc.now())
+        e = await enumerator(h)
+        person = await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 9101)
+        assert person is not None and person.id is not None
+        places = [(-1.61, 103.61), (-1.60, 103.62), (-1.62, 103.60), (-1.49, 102.12)]
+        ids: list[int] = []
+        for lat, lon in places:
+            await h.do(e.send_command("new"))
+            await h.do(e.tap("Opinion poll"))
+            label = next(b["text"] for row in e.reply_keyboard() for b in row if b.get("request_location"))
+            await h.do(e.reply_keyboard_tap(label, location=(lat, lon)))
+            sub = await asyncio.to_thread(h.svc.repo.open_submission_for, person.id)
+            assert sub is not None and sub.id is not None
+            assert await asyncio.to_thread(h.svc.enumerator_location_of, sub.id) is not None
+            while await answer_current(h, e, sub.id, VARIED) is not None:
+                clock.advance(seconds=20)
+            await h.do(e.tap("✅ Submit"))
+            ids.append(sub.id)
+        await tick(h.app)  # type: ignore[arg-type]
+        flags = await asyncio.to_thread(flags_of, h.svc.repo, ids)
+        assert [flags[i] for i in ids] == [(), (), (), ("far_location",)]
