@@ -95,3 +95,22 @@ async def test_delete_me_after_confirmation_erases_answers_and_media(tmp_path: P
         assert await asyncio.to_thread(h.svc.repo.answers_of, sub_id) == {}
         assert not (tmp_path / media[0].path).exists()
         assert await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 6301) is None
+
+
+async def test_respondent_who_submitted_is_not_started_again_by_the_same_link(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        inv = await asyncio.to_thread(h.svc.repo.create_invite, role="respondent", created_by=None, now=h.now(),
+                                      form_id="jambi_voter_survey")
+        u = h.emu.user(6401, "Dewi", language_code="en")
+        await h.do(u.send_command("start", inv.code))
+        await h.do(u.tap("English"))
+        person = await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 6401)
+        assert person is not None and person.id is not None
+        sub = await asyncio.to_thread(h.svc.repo.open_submission_for, person.id)
+        assert sub is not None and sub.id is not None
+        await answer_until_done(h, u, sub.id, SPEC)
+        await h.do(u.tap("✅ Submit"))
+        await h.do(u.send_command("start", inv.code))
+        await h.do(u.tap("English"))
+        assert "already answered this survey" in u.last_text()
+        assert len(await asyncio.to_thread(h.svc.repo.submissions_of, person.id)) == 1

@@ -53,6 +53,18 @@ async def _offer_resume(context: Context, chat_id: int, person: Person, sub: Sub
     await send_text(context, chat_id, t(lang, "open_interview", form=fv.title or fv.form_id, where=where), kb)
 
 
+async def _already_answered(context: Context, person: Person, form_id: str) -> bool:
+    """True when this respondent already submitted a self-administered interview of ``form_id``."""
+    svc = services(context)
+    assert person.id is not None
+    for sub in await call(svc.repo.submissions_of, person.id):
+        if sub.mode == "self" and sub.status == "submitted":
+            fv = await call(svc.repo.form_version, sub.form_version_id)
+            if fv.form_id == form_id:
+                return True
+    return False
+
+
 async def cmd_start(update: Update, context: Context) -> None:
     """/start [invite]: join with an invite, or offer to resume an open interview, or say hello."""
     from bot.app import set_staff_commands
@@ -137,6 +149,9 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
                 fv = await call(svc.repo.form_version, fv_id)
             except NotFound:
                 return t(lang, "stale_button")
+            if person.role == "respondent" and await _already_answered(context, person, fv.form_id):
+                await send_text(context, chat_id, t(lang, "survey_already_submitted"))
+                return None
             await send_text(context, chat_id, t(lang, "welcome_respondent", title=fv.title or fv.form_id))
             await start_interview(context, chat_id, person, fv_id, mode="self", update_id=update.update_id)
             return None
