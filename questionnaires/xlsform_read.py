@@ -6,14 +6,11 @@ openpyxl, xls via xlrd, the CSV and markdown-table formats); Suara has no spread
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import (
     DefinitionData,
@@ -299,51 +296,3 @@ def problem_from_pyxform(exc: PyXFormError) -> FormProblem:
         sheet = "survey"
     return FormProblem(sheet=sheet, row=row, column=column, code=code, message=message)
 
-
-# ------------------------------------------------------------------------------- formulas without values
-_FORM_SHEETS = ("survey", "choices", "settings")
-
-
-def formula_problems(data: bytes) -> list[FormProblem]:
-    """One problem per formula cell of an .xlsx form that has no saved result (survey, choices, settings).
-
-    pyxform reads the values Excel saved beside each formula (openpyxl ``data_only``). A workbook
-    written by a program that does not calculate (a script with openpyxl, some converters) saves
-    formulas without results, and such a cell reads as empty: a label, a relevant or even a type would
-    vanish without a word. Cheap when there are no formulas (the sheets' XML is searched for ``<f``
-    first). ``[]`` for anything that is not a readable .xlsx.
-    """
-    if not data.startswith(_ZIP_MAGIC):
-        return []
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if not any(n.startswith("xl/worksheets/") and b"<f" in zf.read(n) for n in zf.namelist()):
-                return []
-        formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-        values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 — an unreadable file is reported by read_workbook
-        return []
-    problems: list[FormProblem] = []
-    for title in formulas.sheetnames:
-        sheet = title.strip().lower()
-        if sheet not in _FORM_SHEETS:
-            continue
-        headers: list[str] = []
-        for number, (frow, vrow) in enumerate(
-            zip(formulas[title].iter_rows(values_only=True), values[title].iter_rows(values_only=True), strict=False),
-            start=1,
-        ):
-            if number == 1:
-                headers = [str(v) if v is not None else "" for v in vrow]
-            for col, (f, v) in enumerate(zip(frow, vrow, strict=False)):
-                if isinstance(f, str) and f.startswith("=") and v is None:
-                    header = headers[col] if col < len(headers) and headers[col] else None
-                    problems.append(FormProblem(
-                        sheet, number, header, "formula-without-value",
-                        f"this cell holds the formula {f[:80]!r} but the file has no saved result for it, so "
-                        "it would read as empty — open the file in Excel or LibreOffice and save it again "
-                        "(that calculates the formulas), or type the value instead of a formula.",
-                    ))
-    formulas.close()
-    values.close()
-    return problems
