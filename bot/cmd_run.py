@@ -64,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_token_filter(settings.token)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     log = logging.getLogger("suara.run")
+
+    from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
     from bot.services import Services
@@ -87,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             log.info("long polling; press Ctrl+C to stop")
             app.run_polling()
+    except InvalidToken:
+        print("suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather.",
+              file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        print(f"suara run: cannot reach the Telegram Bot API ({exc}); check the network and try again.",
+              file=sys.stderr)
+        return 1
     finally:
         services.close()
     return 0
