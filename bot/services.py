@@ -132,7 +132,7 @@ class Services:
         return self.now().astimezone(self.settings.zone)
 
     def publish_shipped_forms(self) -> list[str]:
-        """Publish the shipped forms whose form_id has no active version yet; returns the ids published."""
+        """Publish the shipped forms whose form_id has no stored version yet; returns the ids published."""
         from questionnaires.xlsform import load_xlsform
 
         done: list[str] = []
@@ -143,7 +143,7 @@ class Services:
                 continue
             data = res.read_bytes()
             form = load_xlsform(data, filename=name)
-            if self.repo.active_form_version(form.form_id) is None:
+            if not self.repo.form_versions(form.form_id):  # never published (a closed form stays closed)
                 self.repo.publish_form(form, data, now=self.now())
                 done.append(form.form_id)
         return done

@@ -156,3 +156,15 @@ def test_form_changes_added_removed_relabelled() -> None:
     assert ch.added == ("age",) and ch.relabelled == ("s1",) and ch.removed == ()
     back = form_changes(new, old)
     assert back.removed == ("age",) and back.added == ()
+
+
+async def test_a_closed_shipped_form_stays_closed_after_a_restart(tmp_path: Path) -> None:
+    """The shipped study forms are published at start only when never published: a /close must survive."""
+    async with bot_harness(tmp_path) as h:
+        r = await researcher(h)
+        await h.do(r.send_command("close", "jambi_voter_survey"))
+        assert await asyncio.to_thread(h.svc.repo.active_form_version, "jambi_voter_survey") is None
+        await h.restart()
+        assert await asyncio.to_thread(h.svc.repo.active_form_version, "jambi_voter_survey") is None
+        await h.do(r.send_command("forms"))
+        assert "jambi_voter_survey" in r.last_text() and "closed" in r.last_text()
