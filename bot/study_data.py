@@ -152,7 +152,8 @@ def flags_of(repo: Repository, submission_ids: Sequence[int]) -> dict[int, tuple
 def unchecked_submitted(repo: Repository, *, limit: int = 200) -> list[int]:
     """Ids of submitted submissions that have no stored flags yet, oldest first."""
     with repo.db.session() as s:
-        checked = (select(Event.submission_id).where(Event.kind == "reviewed", col(Event.person_id).is_(None)))
+        checked = (select(Event.submission_id).where(Event.kind == "reviewed", col(Event.person_id).is_(None),
+                                                     col(Event.submission_id).is_not(None)))  # NOT IN vs NULL
         q = (select(Submission.id).where(Submission.status == "submitted", col(Submission.id).not_in(checked))
              .order_by(col(Submission.id)).limit(limit))
         return [i for i in s.exec(q).all() if i is not None]
