@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        app = build_application(settings, services=services)
+        app = build_application(settings, services=services, base_url=settings.api_base_url or None,
+                                base_file_url=settings.api_file_url or None)
         log.info("data directory %s, database %s", settings.data_dir, services.db)
         if args.webhook and listen is not None:
             secret = webhook_secret(settings.token)

@@ -12,6 +12,9 @@ Environment variables (issue 4):
 ``DATABASE_URL``        SQLAlchemy URL, default ``sqlite:///<data dir>/suara.sqlite3``
 ``SUARA_ADMIN_IDS``     comma/space separated Telegram user ids of the first researchers
 ``SUARA_TZ``            IANA time zone for schedules and shown times, default ``Asia/Jakarta`` (WIB)
+``SUARA_BOT_API_URL``   optional Bot API base URL (a self-hosted telegram-bot-api server, or the
+                        local emulator): ``http://host:port/bot``; ``SUARA_BOT_FILE_URL`` likewise
+                        for downloads (``http://host:port/file/bot``)
 =====================  =====================================================================
 """
 
@@ -50,6 +53,7 @@ class Settings:
     ``tz``: IANA zone name used for `telegram.ext.Defaults` and times shown to users (storage keeps UTC).
     ``concurrent_updates``: how many updates (of different chats) are handled at once.
     ``rate_limit_retries``: `AIORateLimiter` max_retries for 429 answers.
+    ``api_base_url``/``api_file_url``: Bot API URLs when not Telegram's (empty = api.telegram.org).
     ``connection_pool_size``: HTTP connections to the Bot API for sending. Small on purpose: httpcore
     checks every pooled connection on each request, so a large pool costs CPU per message (measured with
     benchmarks/bot_bench.py); requests beyond it wait (pool timeout 30 s), they are not dropped.
@@ -63,6 +67,8 @@ class Settings:
     concurrent_updates: int = 64
     rate_limit_retries: int = 2
     connection_pool_size: int = 8
+    api_base_url: str = ""
+    api_file_url: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -157,6 +163,8 @@ def load_settings(
         database_url=database_url if database_url is not None else merged.get("DATABASE_URL", ""),
         admin_ids=parse_admin_ids(merged.get("SUARA_ADMIN_IDS")),
         tz=check_tz(merged.get("SUARA_TZ") or DEFAULT_TZ),
+        api_base_url=merged.get("SUARA_BOT_API_URL", ""),
+        api_file_url=merged.get("SUARA_BOT_FILE_URL", ""),
     )
 
 

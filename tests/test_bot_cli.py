@@ -97,3 +97,54 @@ def test_webhook_mode_without_the_webhooks_extra_says_how_to_install_it(tmp_path
                           timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and 'python-telegram-bot[webhooks]' in proc.stderr
+
+
+def test_suara_run_serves_a_user_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
+    """`suara run` as a real process against the emulator (via SUARA_BOT_API_URL): a respondent link works,
+    the answer is in the database, Ctrl+C stops it cleanly."""
+    import signal
+
+    from bot.emulator import Emulator
+
+    with Emulator(token="123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw") as emu:
+        env = _env_without_token(tmp_path)
+        env.update(TELEGRAM_BOT_TOKEN=emu.token, SUARA_BOT_API_URL=emu.base_url, SUARA_BOT_FILE_URL=emu.base_file_url,
+                   SUARA_ADMIN_IDS="42")
+        data = tmp_path / "data"
+        svc = Services.open(Settings(token="", data_dir=data))
+        try:
+            code = svc.repo.create_invite(role="respondent", created_by=None, now=svc.now(),
+                                          form_id="jambi_voter_survey").code
+        finally:
+            svc.close()
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--log-level", "WARNING"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            emu.wait_for(lambda: bool(emu.commands(scope={"type": "chat", "chat_id": 42})),
+                         timeout=60, what="the commands menu (the staff menu is set last)")
+            assert emu.commands(scope={"type": "all_private_chats"}, language_code="en")
+            assert [c["command"] for c in emu.commands(scope={"type": "chat", "chat_id": 42})][:2] == ["new", "mine"]
+            u = emu.user(8101, "Rudi", language_code="en")
+            m = u.mark()
+            u.send_command("start", code)
+            u.wait_message(since=m, contains="English", timeout=30)
+            m = u.mark()
+            u.tap("English")
+            u.wait_message(since=m, contains="Do you agree", timeout=30)
+            m = u.mark()
+            u.tap("Yes")
+            u.wait_message(since=m, contains="How old", timeout=30)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        assert emu.token not in out + err
+    svc = Services.open(Settings(token="", data_dir=data), publish_shipped=False)
+    try:
+        person = svc.repo.person_by_telegram_id(8101)
+        assert person is not None and person.id is not None
+        sub = svc.repo.submissions_of(person.id)[0]
+        assert svc.repo.answers_of(sub.id)["consent"] == "yes"  # type: ignore[arg-type]
+        assert svc.repo.person_by_telegram_id(42).role == "researcher"  # type: ignore[union-attr]
+    finally:
+        svc.close()
