@@ -31,6 +31,9 @@ _READERS = {
 }
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: A password-protected .xlsx is an OLE2 container holding a stream of this name (MS-OFFCRYPTO §2.3.4.4);
+#: its directory entry spells the name in UTF-16.
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _WHAT_TO_DO = (
     "Save the form from Excel, LibreOffice or Google Sheets as an .xlsx workbook with a sheet named "
     "\"survey\" and try again."
@@ -150,8 +153,21 @@ def _mostly_zero(sample: bytes) -> bool:
     return len(sample) >= 4 and sample.count(0) >= 0.8 * len(sample)
 
 
+def _password_protected(src: SourceFile) -> FormError:
+    return FormError.single(
+        f"{src.name} is protected with a password, so it cannot be read — open it in Excel, remove the "
+        "password (File > Info > Protect Workbook > Encrypt with Password, clear it) and save it again; "
+        "or in LibreOffice: File > Save As, without \"Save with password\".",
+        code="password-protected",
+    )
+
+
 def read_workbook(src: SourceFile) -> DefinitionData:
-    """Parse ``src`` with the pyxform backend for its kind. Raises FormError ``"not-a-spreadsheet"``."""
+    """Parse ``src`` with the pyxform backend for its kind.
+
+    Raises FormError ``"not-a-spreadsheet"`` (with the reader's reason, shortened),
+    ``"password-protected"``, ``"not-utf8"`` (a text form in another encoding) or ``"duplicate-column"``.
+    """
     suffix = src.suffix if src.suffix in _READERS else ""
     sniffed = _sniff(src.data)
     # The content decides between binary formats: a .xls that is really an .xlsx still reads.
@@ -165,6 +181,8 @@ def read_workbook(src: SourceFile) -> DefinitionData:
             code="not-a-spreadsheet",
         )
     data = src.data
+    if kind == ".xls" and _ENCRYPTED_PACKAGE in data:
+        raise _password_protected(src)
     if kind in (".csv", ".md"):
         data = text_as_utf8(data, src.name)
     try:
@@ -182,6 +200,8 @@ def read_workbook(src: SourceFile) -> DefinitionData:
             code="not-a-spreadsheet",
         ) from None
     except Exception as exc:  # noqa: BLE001 — any reader failure means "not a readable spreadsheet"
+        if kind == ".xls" and "encrypted" in str(exc).lower():
+            raise _password_protected(src) from None  # a legacy .xls with a password (xlrd's words)
         raise FormError.single(
             f"{src.name} could not be read as a {kind} file ({_short(f'{type(exc).__name__}: {exc}')}). "
             f"{_WHAT_TO_DO}",

@@ -366,3 +366,16 @@ def test_a_very_long_broken_expression_is_quoted_shortened() -> None:
 def test_an_expression_cut_at_the_cell_limit_says_so() -> None:
     err = refused(xlsx([("type", "name", "label", "constraint"), ("integer", "a", "A", " + ".join(["1"] * 20000))]))
     assert "cut off" in err.problems[0].message
+
+
+# ------------------------------------------------------------------------------------ password-protected
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_password_protected_xlsx_says_so_and_how_to_remove_the_password() -> None:
+    """``hostile_password_suara.xlsx``: a one-question form encrypted once with msoffcrypto-tool
+    (password ``suara``; the tool is not a test dependency). Such a file is an OLE2 container, which used
+    to give xlrd's "Can't find workbook in OLE2 compound document"."""
+    err = refused((FIXTURES / "hostile_password_suara.xlsx").read_bytes(), name="protected.xlsx")
+    assert err.codes() == ["password-protected"]
+    assert "password" in err.problems[0].message and "save it again" in err.problems[0].message
