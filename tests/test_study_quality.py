@@ -229,3 +229,42 @@ async def test_far_location_flag_from_the_enumerators_shared_locations(tmp_path:
         await tick(h.app)  # type: ignore[arg-type]
         flags = await asyncio.to_thread(flags_of, h.svc.repo, ids)
         assert [flags[i] for i in ids] == [(), (), (), ("far_location",)]
+
+
+async def test_export_progress_message_updates_while_the_export_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The export runs in a worker thread; the chat's progress message is edited while it runs (the fake
+    export below holds at 1/3 until the test has seen that number in the chat — no sleeps)."""
+    import threading
+
+    from study_helpers import wait_for
+
+    import bot.study_export as study_export
+
+    real = study_export.export_form
+    seen = threading.Event()
+
+    def slow_export(*args, progress=None, **kw):  # type: ignore[no-untyped-def]
+        assert progress is not None
+        progress(1, 3)
+        assert seen.wait(10), "the test never saw the progress"
+        progress(3, 3)
+        return real(*args, progress=None, **kw)
+
+    monkeypatch.setattr(study_export, "export_form", slow_export)
+    async with bot_harness(tmp_path) as h:
+        hold_scheduler(h)
+        r = await researcher(h)
+        mark = r.mark()
+        uid = r.send_command("export", "jambi_voter_survey")
+
+        def shows_progress() -> bool:
+            msgs = r.messages_since(mark)
+            return bool(msgs) and "1/3" in (msgs[0].text or "")
+
+        await wait_for(shows_progress, what="the progress message to show 1/3")
+        seen.set()
+        await h.handled(uid)
+        first = r.messages_since(mark)[0]
+        assert first.text == "Export of jambi_voter_survey done: 0 submissions."
+        assert [t for t in first.history if t and "1/3" in t] and first.history[0].endswith("0/? submissions…")
+        assert r.last_message().kind == "document"
