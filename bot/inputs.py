@@ -15,7 +15,7 @@ from telegram import Message
 from telegram.constants import FileSizeLimit
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.render import Callback, from_b36, indices_of
+from bot.render import Callback, decode_selection
 from questionnaires.interview import (
     AddRepeat,
     Back,
@@ -57,7 +57,7 @@ def callback_input(cb: Callback, prompt: Prompt) -> Input | None:
     """A tap on a question keyboard -> engine input, or None when the tap is not an answer (page/toggle)
     or points outside the visible choices. The caller has already checked ``cb.tag`` against the prompt.
 
-    ``a|sid|tag|i`` -> Select(choice i); ``d|sid|tag|mask`` -> Select(all ✓, in list order);
+    ``a|sid|tag|i`` -> Select(choice i); ``d|sid|tag|selection`` -> Select(the ✓ choices, in the order chosen);
     ``k`` -> Text("OK") (acknowledge); ``r|…|y/n`` -> AddRepeat/EndRepeat; ``b`` -> Back; ``s`` -> Skip.
     """
     try:
@@ -67,7 +67,7 @@ def callback_input(cb: Callback, prompt: Prompt) -> Input | None:
                 return None
             return Select((prompt.choices[i].name,))
         if cb.op == "d":
-            idx = indices_of(from_b36(cb.args[0]))
+            idx = decode_selection(cb.args[0])
             if any(i >= len(prompt.choices) for i in idx):
                 return None
             return Select(tuple(prompt.choices[i].name for i in idx))

@@ -3,9 +3,9 @@
 Rules (issue 4, Bot API limits in telegram.constants):
 
 * select_one: one inline button per visible choice, `PAGE_SIZE` per page with ◀/▶ buttons past that;
-  ``likert`` appearance puts the choices in one row. select_multiple/rank: toggle buttons showing ✓ and a
-  Done button; the selection so far travels in the callback data (a bitmask), so no state is kept in
-  memory and a restart loses nothing that was saved.
+  ``likert`` appearance puts the choices in one row. select_multiple/rank: toggle buttons showing ✓ (rank:
+  the position) and a Done button; the selection so far, in the order chosen, travels in the callback
+  data (`encode_selection`), so no state is kept in memory and a restart loses nothing that was saved.
 * acknowledge: an OK button; "add another?" of an open-ended repeat: Yes/No.
 * geopoint: a reply-keyboard button with ``request_location`` (inline buttons can't ask for a location).
 * Every question starts with a progress marker ``"5/23"``. Texts over 4096 characters are split.
@@ -157,6 +157,21 @@ def mask_of(indices: Sequence[int]) -> int:
     return m
 
 
+def encode_selection(indices: Sequence[int], n_choices: int) -> str:
+    """The select_multiple/rank selection for callback data: ``"o"`` + one base-36 digit per chosen index
+    in the order chosen (lists up to 36 choices), else a base-36 bitmask (list order)."""
+    if n_choices <= 36:
+        return "o" + "".join(to_b36(i) for i in indices)
+    return to_b36(mask_of(indices))
+
+
+def decode_selection(data: str) -> list[int]:
+    """Inverse of `encode_selection` (raises ValueError on garbage)."""
+    if data.startswith("o"):
+        return [int(c, 36) for c in data[1:]]
+    return indices_of(from_b36(data))
+
+
 def indices_of(mask: int) -> list[int]:
     """Indices of the set bits of ``mask``, ascending."""
     out, i = [], 0
@@ -251,26 +266,34 @@ def _nav_row(prompt: Prompt, sid: str, tag: str, lang: str) -> list[InlineKeyboa
     return row
 
 
-def choice_keyboard(prompt: Prompt, sid: str, lang: str, *, page: int = 0, mask: int | None = None) -> InlineKeyboardMarkup:
-    """Inline keyboard of a select prompt (one page). ``mask`` is the select_multiple selection so far
-    (default: from ``prompt.current``)."""
+def choice_keyboard(prompt: Prompt, sid: str, lang: str, *, page: int = 0,
+                    selected: Sequence[int] | None = None) -> InlineKeyboardMarkup:
+    """Inline keyboard of a select prompt (one page). ``selected`` are the select_multiple/rank choice
+    indices chosen so far, in the order chosen (default: from ``prompt.current``). Rank shows the
+    position (``2. TikTok``), select_multiple a tick (``✓ TikTok``)."""
     q = prompt.question
     assert q is not None
     tag = key_tag(prompt.key)
     choices = prompt.choices
     multiple = q.is_multiple
-    if multiple and mask is None:
-        current = set((prompt.current or "").split())
-        mask = mask_of([i for i, c in enumerate(choices) if c.name in current])
-    mask = mask or 0
+    if multiple and selected is None:
+        by_name = {c.name: i for i, c in enumerate(choices)}
+        selected = [by_name[n] for n in (prompt.current or "").split() if n in by_name]
+    chosen = list(selected or [])
+    sel = encode_selection(chosen, len(choices))
+    if multiple and len(encode(Callback("t", sid, tag, (str(len(choices)), sel, "99"))).encode()) > CALLBACK_MAX:
+        sel = to_b36(mask_of(chosen))  # too long for 64 bytes in order: keep the set, list order
     pages = max(1, -(-len(choices) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     shown = list(enumerate(choices))[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
     buttons: list[InlineKeyboardButton] = []
     for i, c in shown:
         if multiple:
-            label = ("✓ " if mask >> i & 1 else "") + c.label
-            buttons.append(button(label, Callback("t", sid, tag, (str(i), to_b36(mask), str(page)))))
+            if i in chosen:
+                label = (f"{chosen.index(i) + 1}. " if q.type == "rank" else "✓ ") + c.label
+            else:
+                label = c.label
+            buttons.append(button(label, Callback("t", sid, tag, (str(i), sel, str(page)))))
         else:
             label = ("● " if prompt.current == c.name else "") + c.label
             buttons.append(button(label, Callback("a", sid, tag, (str(i),))))
@@ -284,13 +307,13 @@ def choice_keyboard(prompt: Prompt, sid: str, lang: str, *, page: int = 0, mask:
     if pages > 1:
         nav = []
         if page > 0:
-            nav.append(button(t(lang, "btn_prev"), Callback("p", sid, tag, (str(page - 1), to_b36(mask)))))
-        nav.append(InlineKeyboardButton(f"{page + 1}/{pages}", callback_data=encode(Callback("p", sid, tag, (str(page), to_b36(mask))))))
+            nav.append(button(t(lang, "btn_prev"), Callback("p", sid, tag, (str(page - 1), sel))))
+        nav.append(button(f"{page + 1}/{pages}", Callback("p", sid, tag, (str(page), sel))))
         if page < pages - 1:
-            nav.append(button(t(lang, "btn_more"), Callback("p", sid, tag, (str(page + 1), to_b36(mask)))))
+            nav.append(button(t(lang, "btn_more"), Callback("p", sid, tag, (str(page + 1), sel))))
         rows.append(nav)
     if multiple:
-        rows.append([button(t(lang, "btn_done"), Callback("d", sid, tag, (to_b36(mask),)))])
+        rows.append([button(t(lang, "btn_done"), Callback("d", sid, tag, (sel,)))])
     nav_row = _nav_row(prompt, sid, tag, lang)
     if nav_row:
         rows.append(nav_row)

@@ -22,7 +22,9 @@ from bot.render import (
     Callback,
     choice_keyboard,
     decode,
+    decode_selection,
     encode,
+    encode_selection,
     from_b36,
     indices_of,
     key_tag,
@@ -196,14 +198,29 @@ def test_likert_choices_in_one_row() -> None:
     assert _labels(prompt_markup(p, "1", "en"))[0] == [f"Choice {i}" for i in range(5)]  # type: ignore[arg-type]
 
 
-def test_select_multiple_toggles_show_ticks_and_done_carries_the_selection() -> None:
+def test_select_multiple_toggles_show_ticks_and_done_carries_the_selection_in_order() -> None:
     p = _prompt(_q("select_multiple", 3), current="c2")
     kb = choice_keyboard(p, "9", "en")
     assert _labels(kb)[2] == ["✓ Choice 2"] and _labels(kb)[3] == ["Done ✔"]
-    kb2 = choice_keyboard(p, "9", "en", mask=mask_of([0, 2]))
+    kb2 = choice_keyboard(p, "9", "en", selected=[2, 0])
     done = decode(kb2.inline_keyboard[3][0].callback_data)  # type: ignore[arg-type]
     assert done is not None and done.op == "d"
-    assert callback_input(done, p) == Select(("c0", "c2"))
+    assert callback_input(done, p) == Select(("c2", "c0"))  # the order chosen (interview.py contract)
+
+
+def test_rank_shows_positions_and_long_lists_fall_back_to_a_mask() -> None:
+    rank = _prompt(_q("rank", 3))
+    kb = choice_keyboard(rank, "9", "en", selected=[1, 2, 0])
+    assert [row[0].text for row in kb.inline_keyboard[:3]] == ["3. Choice 0", "1. Choice 1", "2. Choice 2"]
+    done = decode(kb.inline_keyboard[3][0].callback_data)  # type: ignore[arg-type]
+    assert callback_input(done, rank) == Select(("c1", "c2", "c0"))  # type: ignore[arg-type]
+    many = _prompt(_q("select_multiple", 50))
+    kb = choice_keyboard(many, "zzzzzz", "en", selected=[49, 3])
+    data = [b.callback_data for row in kb.inline_keyboard for b in row]
+    assert all(len(d.encode()) <= CALLBACK_MAX for d in data)  # type: ignore[union-attr]
+    done = decode(kb.inline_keyboard[-2][0].callback_data)  # type: ignore[arg-type]
+    assert callback_input(done, many) == Select(("c3", "c49"))  # type: ignore[arg-type]
+    assert decode_selection(encode_selection([5, 1], 10)) == [5, 1]
 
 
 def test_acknowledge_ok_and_geopoint_location_button() -> None:

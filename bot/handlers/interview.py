@@ -29,7 +29,16 @@ from bot.handlers.common import (
 )
 from bot.i18n import t
 from bot.inputs import callback_input, location_input, text_input
-from bot.render import Callback, Rendered, button, choice_keyboard, from_b36, indices_of, key_tag, to_b36
+from bot.render import (
+    Callback,
+    Rendered,
+    button,
+    choice_keyboard,
+    decode_selection,
+    from_b36,
+    key_tag,
+    to_b36,
+)
 from questionnaires.interview import Asked, Back, Input, Prompt, Skip
 from storage.models import Person, Submission
 from storage.repository import NotFound
@@ -342,19 +351,18 @@ async def _toggle_or_page(context: Context, message: Message, sub: Submission, c
     prompt = step.prompt
     try:
         if cb.op == "t":
-            i, mask, page = int(cb.args[0]), from_b36(cb.args[1]), int(cb.args[2])
+            i, chosen, page = int(cb.args[0]), decode_selection(cb.args[1]), int(cb.args[2])
             if not 0 <= i < len(prompt.choices):
                 return t(lang, "stale_button")
-            mask ^= 1 << i
+            chosen = [j for j in chosen if j != i] if i in chosen else [*chosen, i]
         else:
-            page, mask = int(cb.args[0]), from_b36(cb.args[1])
+            page, chosen = int(cb.args[0]), decode_selection(cb.args[1])
     except (IndexError, ValueError):
         return t(lang, "stale_button")
-    if prompt.question is None or not prompt.question.is_multiple:
-        mask = None  # type: ignore[assignment]
-    keyboard = choice_keyboard(prompt, sid_of(sub), lang, page=page, mask=mask)
+    multiple = prompt.question is not None and prompt.question.is_multiple
+    keyboard = choice_keyboard(prompt, sid_of(sub), lang, page=page, selected=chosen if multiple else None)
     await edit_markup(context, message.chat_id, message.message_id, keyboard)
-    if cb.op == "t" and mask is not None:
-        names = [prompt.choices[j].label for j in indices_of(mask) if j < len(prompt.choices)]
+    if cb.op == "t" and multiple:
+        names = [prompt.choices[j].label for j in chosen if j < len(prompt.choices)]
         return ", ".join(names)[:190] or None
     return None
