@@ -188,3 +188,17 @@ async def test_handler_error_is_logged_with_context_without_token_and_user_told(
         assert errors and f"update {uid} in chat 4601" in errors[0].getMessage()
         assert token not in caplog.text and "<token>" in caplog.text
         assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).status == "in_progress"
+
+
+async def test_redelivered_start_link_counts_the_invite_once(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        inv = await asyncio.to_thread(h.svc.repo.create_invite, role="enumerator", created_by=None, now=h.now(),
+                                      max_uses=2)
+        e = h.emu.user(4701, "Eko")
+        uid = await h.do(e.send_command("start", inv.code))
+        h.emu.redeliver(uid)
+        await h.handled(uid, times=2)
+        other = h.emu.user(4702, "Fajar")
+        await h.do(other.send_command("start", inv.code))
+        assert "enumerator" in other.last_text()  # the second use is still available
+        assert (await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 4702)).role == "enumerator"  # type: ignore[union-attr]

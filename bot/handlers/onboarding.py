@@ -74,6 +74,9 @@ async def cmd_start(update: Update, context: Context) -> None:
     svc = services(context)
     payload = context.args[0] if context.args else ""
     if payload and PAYLOAD_RE.match(payload):
+        # an invite use is counted once per update, even if Telegram delivers the /start again (FC-21)
+        if not await call(svc.repo.mark_processed, update.update_id, now=svc.now()):
+            return
         invite = await call(svc.repo.use_invite, payload, now=svc.now())
         if invite is None:
             await send_text(context, chat_id, t(person.language, "invite_invalid"))
