@@ -46,9 +46,11 @@ async def test_fc23_restart_mid_interview_continues_at_question_4(tmp_path: Path
 
         # start over: the open interview is kept as discarded, a new one starts at the beginning
         await h.do(u.send_command("start"))
-        await h.do(u.tap("↺ Start over"))
+        over = await h.do(u.tap("↺ Start over"))
+        h.emu.redeliver(over)
+        await h.handled(over, times=2)
         subs = await asyncio.to_thread(h.svc.repo.submissions_of, person_id)
-        assert [s.status for s in subs] == ["discarded", "in_progress"]
+        assert [s.status for s in subs] == ["discarded", "in_progress"]  # one new interview, not two
         assert "Do you agree" in u.last_text()
 
 

@@ -179,7 +179,8 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     # N: start over: the open interview is discarded (kept, with its answers, as discarded) and the
     # same form (its active version) starts again.
     assert sub.id is not None
-    await call(svc.set_status, sub.id, "discarded", update_id=update.update_id, person_id=person.id)
+    if not await call(svc.set_status, sub.id, "discarded", update_id=update.update_id, person_id=person.id):
+        return None  # a double tap or a re-delivered update: the new interview was started the first time
     fv_old = await call(svc.repo.form_version, sub.form_version_id)
     fv = await call(svc.repo.active_form_version, fv_old.form_id)
     target = fv.id if fv is not None and fv.id is not None else sub.form_version_id

@@ -31,6 +31,8 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
         return None
     svc = services(context)
     assert person.id is not None
+    if not await call(svc.repo.mark_processed, update.update_id, now=svc.now()):
+        return None  # re-delivered: the deletion happened the first time
     report = await call(svc.repo.delete_person_data, person.id, now=svc.now())
     svc.forget_person(person.telegram_id)
     await edit_text(context, chat_id, query.message.message_id, t(lang, "deleted", n=report.submissions))
