@@ -157,7 +157,8 @@ def _string_length(s: str) -> float:
 
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> regex.Pattern[str]:
-    """The compiled ``pattern`` (cached). Raises ExpressionError when it is not a valid regular expression.
+    """The compiled ``pattern`` (cached). Raises ExpressionError when it is not a valid regular expression
+    (including one nested too deeply for the compiler).
 
     Uses the `regex` package (https://pypi.org/project/regex/) rather than ``re`` because ODK Collect
     runs Java regular expressions, and form authors write Java/Unicode classes such as ``\\p{L}``
@@ -166,7 +167,14 @@ def compile_regex(pattern: str) -> regex.Pattern[str]:
     try:
         return regex.compile(pattern)
     except (regex.error, ValueError, OverflowError) as exc:
-        raise ExpressionError(f"regex pattern {pattern!r} is not valid: {exc}") from None
+        raise ExpressionError(f"regex pattern {_short(pattern)} is not valid: {exc}") from None
+    except RecursionError:
+        raise ExpressionError(f"regex pattern {_short(pattern)} is nested too deeply to compile") from None
+
+
+def _short(pattern: str, limit: int = 80) -> str:
+    """``repr(pattern)``, cut to ``limit`` characters for messages."""
+    return repr(pattern) if len(pattern) <= limit else f"{pattern[:limit]!r}…"
 
 
 #: Longest time one ``regex()`` match may take, in seconds. A pattern with nested quantifiers such as
@@ -186,7 +194,7 @@ def _regex(s: str, pattern: str) -> bool:
         return compile_regex(pattern).search(s, timeout=REGEX_TIMEOUT_S) is not None
     except TimeoutError:
         raise ExpressionError(
-            f"regex pattern {pattern!r} took longer than {REGEX_TIMEOUT_S} s on a {len(s)}-character text "
+            f"regex pattern {_short(pattern)} took longer than {REGEX_TIMEOUT_S} s on a {len(s)}-character text "
             "(nested repetition such as (a|a)* backtracks without end) — simplify the pattern"
         ) from None
 

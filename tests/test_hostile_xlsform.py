@@ -379,3 +379,23 @@ def test_password_protected_xlsx_says_so_and_how_to_remove_the_password() -> Non
     err = refused((FIXTURES / "hostile_password_suara.xlsx").read_bytes(), name="protected.xlsx")
     assert err.codes() == ["password-protected"]
     assert "password" in err.problems[0].message and "save it again" in err.problems[0].message
+
+
+def test_regex_pattern_nested_too_deeply_is_refused_at_its_row() -> None:
+    """3,000 nested groups inside the pattern made the regex compiler raise RecursionError."""
+    pattern = "(" * 3000 + "a" + ")" * 3000
+    err = refused(xlsx([("type", "name", "label", "constraint"), ("text", "t", "T", f"regex(., '{pattern}')")]))
+    p = err.problems[0]
+    assert (p.row, p.column, p.code) == (2, "constraint", "bad-expression")
+    assert "nested too deeply" in p.message and len(p.message) < 600
+
+
+def test_regex_pattern_from_an_answer_that_does_not_compile_is_an_expression_error() -> None:
+    """``regex(${a}, ${p})`` with a hostile pattern typed by a respondent: an ExpressionError (the engine
+    treats it as a failed constraint), not a RecursionError."""
+    from tests.test_expressions import DictContext
+
+    expr = parse("regex(${a}, ${p})")
+    for pattern in ("(" * 3000 + ")" * 3000, "[", "x{4294967295}"):
+        with pytest.raises(ExpressionError):
+            expr.evaluate_bool(DictContext({"a": "aaa", "p": pattern}))
