@@ -10,6 +10,7 @@ duplicate names within a group (all of them; pyxform stops at the first).
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,9 +189,11 @@ class SurveyScanner:
             ))
             return
         scan.unsupported_rows.add(r.number)
+        guess = suggest_type(r.type)
         scan.problems.append(FormProblem(
             "survey", r.number, "type", "unknown-type",
-            f"unknown question type {r.type!r} — check the spelling; supported types are text, integer, "
+            f"unknown question type {r.type!r} — "
+            f"{f'did you mean {guess!r}? Supported' if guess else 'check the spelling; supported'} types are text, integer, "
             "decimal, range, select_one, select_multiple, rank, select_one_from_file, "
             "select_multiple_from_file, note, acknowledge, date, time, datetime, geopoint, image, audio, "
             "video, file, calculate, hidden and begin/end group or repeat.",
@@ -223,3 +226,41 @@ class SurveyScanner:
                     f"{command} reads CSV files only in Suara, not {list_name!r} — save the list as a CSV "
                     "file (columns name, label) next to the form.",
                 ))
+
+
+#: Spellings offered by `suggest_type` (the XLSForm spec's names; aliases are accepted but not suggested).
+_SUGGESTED_TYPES = (
+    "text", "integer", "decimal", "range", "note", "acknowledge", "date", "time", "datetime", "geopoint",
+    "image", "audio", "video", "file", "calculate", "hidden", "select_one", "select_multiple", "rank",
+    "select_one_from_file", "select_multiple_from_file", "begin group", "end group", "begin repeat",
+    "end repeat",
+)
+
+
+def suggest_type(raw: str) -> str | None:
+    """The type the author probably meant by the unknown type ``raw``, or ``None``.
+
+    Compares the type word (for selects: the words before the list name) case-insensitively, ignoring
+    ``_``/``-``/space differences, then by similarity: ``"Select_One yn"`` -> ``"select_one yn"``,
+    ``"selectone yn"`` -> ``"select_one yn"``, ``"interger"`` -> ``"integer"``, ``"begin_grup"`` ->
+    ``"begin group"``.
+    """
+    words = raw.split()
+    if not words:
+        return None
+    squash = {t.replace("_", "").replace(" ", ""): t for t in _SUGGESTED_TYPES}
+    for n in (2, 1):  # "begin grup" (two words) before "selectone yn" (type word + list name)
+        if len(words) < n:
+            continue
+        head = "".join(words[:n]).lower().replace("_", "").replace("-", "")
+        rest = words[n:]
+        found = squash.get(head)
+        if found is None:
+            close = difflib.get_close_matches(head, list(squash), n=1, cutoff=0.8)
+            found = squash[close[0]] if close else None
+        if found is None:
+            continue
+        takes_list = found.startswith("select") or found == "rank"
+        if takes_list and len(rest) == 1 or not takes_list and not rest:
+            return " ".join([found, *rest])
+    return None

@@ -399,3 +399,24 @@ def test_regex_pattern_from_an_answer_that_does_not_compile_is_an_expression_err
     for pattern in ("(" * 3000 + ")" * 3000, "[", "x{4294967295}"):
         with pytest.raises(ExpressionError):
             expr.evaluate_bool(DictContext({"a": "aaa", "p": pattern}))
+
+
+# ------------------------------------------------------------------------------------------ type typos
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("selectone yn", "select_one yn"), ("Select_One yn", "select_one yn"), ("interger", "integer"),
+     ("begin grup", "begin group"), ("select-multiple yn", "select_multiple yn"), ("geopont", "geopoint")],
+)
+def test_misspelt_type_is_refused_with_a_suggestion(typed: str, meant: str) -> None:
+    rows = [("type", "name", "label"), (typed, "q", "Q")]
+    if typed.startswith("begin"):
+        rows += [("text", "a", "A"), ("end group", "", "")]
+    err = refused(xlsx(rows, [("list_name", "name", "label"), ("yn", "yes", "Yes")]))
+    p = next(p for p in err.problems if p.code == "unknown-type")
+    assert (p.sheet, p.row, p.column) == ("survey", 2, "type")
+    assert f"did you mean {meant!r}?" in p.message
+
+
+def test_unknown_type_without_a_near_spelling_gets_no_guess() -> None:
+    err = refused(xlsx([("type", "name", "label"), ("foobar", "q", "Q")]))
+    assert "did you mean" not in err.problems[0].message and "check the spelling" in err.problems[0].message
