@@ -13,9 +13,12 @@ applied twice (FC-21).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -97,6 +100,14 @@ class Services:
     person_ttl_s: float = 30.0
     _closed: bool = field(default=False, repr=False)
     _people: dict[int, tuple[float, Person]] = field(default_factory=dict, repr=False)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def writing(self) -> AbstractContextManager[object]:
+        """Hold this around a repository write. SQLite allows one writer at a time and makes the others
+        sleep-poll in its busy handler (up to ~100 ms a nap), which showed as second-long p99 latencies in
+        benchmarks/bot_bench.py; queueing writers on an in-process lock hands the database over without
+        naps. PostgreSQL needs no such lock (row locks; several workers share it)."""
+        return self._write_lock if self.db.is_sqlite else contextlib.nullcontext()
 
     # ------------------------------------------------------------------------------ life cycle
     @classmethod
@@ -201,14 +212,16 @@ class Services:
         form = self.repo.load_form(form_version_id)
         lang = self.form_language(form, person.language)
         step = engine.start(form, lang, now=self.local_now())
-        sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
-                                         language=lang, progress=step.progress, update_id=update_id,
-                                         now=self.now())
+        with self.writing():
+            sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
+                                             language=lang, progress=step.progress, update_id=update_id,
+                                             now=self.now())
         if sub is None:
             return None
         if isinstance(step, Asked):
-            self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
-                                   question_path=step.prompt.key, now=self.now())
+            with self.writing():
+                self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
+                                       question_path=step.prompt.key, now=self.now())
         return sub, form, step
 
     def current(self, submission_id: int) -> tuple[Submission, Form, Step]:
@@ -265,9 +278,10 @@ class Services:
             elif isinstance(step, Asked):
                 events.append(EventIn("shown", step.prompt.key))
             try:
-                applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
-                                               update_id=update_id, events=events, now=self.now(),
-                                               person_id=person_id)
+                with self.writing():
+                    applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
+                                                   update_id=update_id, events=events, now=self.now(),
+                                                   person_id=person_id)
             except StaleProgress:
                 if attempt < 2:
                     continue
@@ -277,7 +291,8 @@ class Services:
             if not applied:
                 return Outcome("duplicate", sub, form)
             if refused:
-                self.repo.set_status(submission_id, "discarded", now=self.now(), person_id=person_id)
+                with self.writing():
+                    self.repo.set_status(submission_id, "discarded", now=self.now(), person_id=person_id)
                 return Outcome("refused", sub, form, step, answered)
             status: OutcomeStatus = "completed" if isinstance(step, Completed) else "asked"
             return Outcome(status, sub, form, step, answered)
@@ -312,8 +327,9 @@ class Services:
         asked = sum(1 for key in data if self._is_asked(form, key))
         if sub.status == "submitted":
             return False, sub, asked
-        ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
-                              progress=progress, person_id=person_id)
+        with self.writing():
+            ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
+                                  progress=progress, person_id=person_id)
         return ok, self.repo.get_submission(submission_id), asked
 
     @staticmethod
@@ -327,8 +343,9 @@ class Services:
     def set_status(self, submission_id: int, status: str, *, update_id: int | None, person_id: int | None) -> bool:
         """Pause / resume (``in_progress``) / discard an open interview. False when nothing changed."""
         try:
-            return self.repo.set_status(submission_id, status, now=self.now(), update_id=update_id,
-                                        person_id=person_id)
+            with self.writing():
+                return self.repo.set_status(submission_id, status, now=self.now(), update_id=update_id,
+                                            person_id=person_id)
         except InvalidState:
             return False
 
