@@ -294,7 +294,7 @@ def formula_problems(data: bytes) -> list[FormProblem]:
         return []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            if not any(n.startswith("xl/worksheets/") and b"<f" in zf.read(n) for n in zf.namelist()):
+            if not any(n.startswith("xl/worksheets/") and _has_formula(zf, n) for n in zf.namelist()):
                 return []
         formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -324,3 +324,15 @@ def formula_problems(data: bytes) -> list[FormProblem]:
     formulas.close()
     values.close()
     return problems
+
+
+def _has_formula(zf: zipfile.ZipFile, member: str, chunk: int = 1 << 20) -> bool:
+    """True when the sheet XML ``member`` contains ``<f`` (a formula cell, or a ``<formula>`` of a data
+    validation). Read in 1 MiB pieces, so a sheet that inflates to gigabytes is never held in memory."""
+    tail = b""
+    with zf.open(member) as fh:
+        while block := fh.read(chunk):
+            if b"<f" in tail + block[:1] or b"<f" in block:
+                return True
+            tail = block[-1:]
+    return False

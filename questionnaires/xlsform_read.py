@@ -6,7 +6,9 @@ openpyxl, xls via xlrd, the CSV and markdown-table formats); Suara has no spread
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,32 @@ def _mostly_zero(sample: bytes) -> bool:
     return len(sample) >= 4 and sample.count(0) >= 0.8 * len(sample)
 
 
+#: Largest total unpacked size of the XML parts (sheets, shared strings) of an .xlsx form, in bytes.
+#: A 10,000-question form unpacks to a few MB; a few hundred KB of zip can declare gigabytes ("zip
+#: bomb"), which the reader would try to hold in memory. Pictures pasted into the workbook don't count.
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+
+
+def _check_inflated_size(src: SourceFile) -> None:
+    """Refuse an .xlsx whose XML parts unpack to more than `MAX_UNPACKED_BYTES` (FormError ``"too-large"``).
+
+    Python's zipfile never inflates a member beyond the size its directory declares, so the declared
+    sizes are a safe bound. A file that is not a readable zip is left to the reader's own error.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(src.data)) as zf:
+            total = sum(info.file_size for info in zf.infolist() if info.filename.lower().endswith((".xml", ".rels")))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return
+    if total > MAX_UNPACKED_BYTES:
+        raise FormError.single(
+            f"{src.name} unpacks to {total // (1024 * 1024)} MB, more than the {MAX_UNPACKED_BYTES // (1024 * 1024)} MB "
+            "a form may take — a form of even 10,000 questions unpacks to a few MB. Save only the survey, "
+            "choices and settings sheets in a new workbook.",
+            code="too-large",
+        )
+
+
 def _password_protected(src: SourceFile) -> FormError:
     return FormError.single(
         f"{src.name} is protected with a password, so it cannot be read — open it in Excel, remove the "
@@ -166,7 +194,8 @@ def read_workbook(src: SourceFile) -> DefinitionData:
     """Parse ``src`` with the pyxform backend for its kind.
 
     Raises FormError ``"not-a-spreadsheet"`` (with the reader's reason, shortened),
-    ``"password-protected"``, ``"not-utf8"`` (a text form in another encoding) or ``"duplicate-column"``.
+    ``"password-protected"``, ``"not-utf8"`` (a text form in another encoding), ``"too-large"`` (an .xlsx
+    unpacking to more than `MAX_UNPACKED_BYTES`) or ``"duplicate-column"``.
     """
     suffix = src.suffix if src.suffix in _READERS else ""
     sniffed = _sniff(src.data)
@@ -181,6 +210,8 @@ def read_workbook(src: SourceFile) -> DefinitionData:
             code="not-a-spreadsheet",
         )
     data = src.data
+    if kind == ".xlsx":
+        _check_inflated_size(src)
     if kind == ".xls" and _ENCRYPTED_PACKAGE in data:
         raise _password_protected(src)
     if kind in (".csv", ".md"):

@@ -420,3 +420,25 @@ def test_misspelt_type_is_refused_with_a_suggestion(typed: str, meant: str) -> N
 def test_unknown_type_without_a_near_spelling_gets_no_guess() -> None:
     err = refused(xlsx([("type", "name", "label"), ("foobar", "q", "Q")]))
     assert "did you mean" not in err.problems[0].message and "check the spelling" in err.problems[0].message
+
+
+def test_zip_bomb_sheet_is_refused_before_it_is_unpacked() -> None:
+    """A few hundred KB of zip declaring 65 MB of sheet XML (white space) is refused by size, not read."""
+    src = zipfile.ZipFile(io.BytesIO(_good()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename != "xl/worksheets/sheet1.xml":
+                dst.writestr(item.filename, body)
+                continue
+            cut = body.index(b"<sheetData>") + len(b"<sheetData>")
+            with dst.open(item.filename, "w") as fh:
+                fh.write(body[:cut])
+                for _ in range(65):
+                    fh.write(b" " * (1 << 20))
+                fh.write(body[cut:])
+    data = out.getvalue()
+    assert len(data) < 1_000_000
+    err = refused(data)
+    assert err.codes() == ["too-large"] and "65 MB" in err.problems[0].message
