@@ -148,3 +148,18 @@ async def test_video_file_and_audio_file_questions(tmp_path: Path) -> None:
         assert kinds == {"clip": ("video", "mp4"), "doc": ("document", "pdf"), "song": ("audio", "mp3")}
         assert answers["clip"].endswith(".mp4") and answers["doc"].endswith(".pdf") and answers["song"].endswith(".mp3")
         assert "✅ Submit" in [label for row in u.inline_buttons() for label, _ in row]
+
+
+async def test_album_photos_answer_the_question_and_the_rest_become_notes(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        u, _, sub_id = await start_respondent(h, 5501)
+        await answer_until(h, u, sub_id, {**SPEC, "voice_note": None}, "influence/campaign_photo")
+        first, second = jpeg_bytes(500, 400, (1, 2, 3)), jpeg_bytes(400, 500, (9, 8, 7))
+        a = u.send_photo(first, media_group_id="album1")
+        b = u.send_photo(second, media_group_id="album1")
+        await h.handled(a)
+        await h.handled(b)
+        media = await asyncio.to_thread(h.svc.repo.media_of, sub_id)
+        by_sha = {m.sha256: m for m in media}
+        assert by_sha[hashlib.sha256(first).hexdigest()].question_path == "influence/campaign_photo"
+        assert by_sha[hashlib.sha256(second).hexdigest()].question_path is None  # kept as a field note

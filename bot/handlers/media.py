@@ -4,7 +4,8 @@ Order of checks (FC-24, FC-28):
 
 1. Is there an open interview, and what does it ask now?
 2. Can this kind of message answer it (a voice note can't answer a photo question)? If not, and it has a
-   caption or follows /note, it is a field note; otherwise a clear re-ask naming what is expected.
+   caption, follows /note or belongs to an album, it is a field note; otherwise a clear re-ask naming
+   what is expected.
 3. ``file_size`` over 20 MB (Bot API getFile limit): refused *before* any download, question unchanged.
 4. Download, then the storage layer checks the bytes (not the declared MIME type) and writes the file
    content-addressed with its sha256, off the event loop (``asyncio.to_thread``).
@@ -89,7 +90,9 @@ async def on_media(update: Update, context: Context) -> None:
     answers = (candidate is not None and qtype is not None and prompt is not None and prompt.question is not None
                and prompt.question.is_media and can_answer(qtype, candidate) and not note_next)
     if not answers:
-        if candidate is not None and (message.caption or note_next):
+        # a caption, a /note before, or the rest of an album (Telegram sends each album item as its own
+        # update): keep the file as a field note rather than refusing it
+        if candidate is not None and (message.caption or note_next or message.media_group_id):
             if context.chat_data is not None:
                 context.chat_data.pop("note_next", None)
             await _field_note(context, message, person, sub, candidate, update.update_id)
