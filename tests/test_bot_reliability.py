@@ -204,3 +204,21 @@ async def test_redelivered_start_link_counts_the_invite_once(tmp_path: Path) -> 
         await h.do(other.send_command("start", inv.code))
         assert "enumerator" in other.last_text()  # the second use is still available
         assert (await asyncio.to_thread(h.svc.repo.person_by_telegram_id, 4702)).role == "enumerator"  # type: ignore[union-attr]
+
+
+async def test_dropped_connections_lose_nothing(tmp_path: Path) -> None:
+    """A dropped long poll and a dropped sendMessage: the update is fetched again / the error is reported,
+    and the answer committed before the reply stays committed."""
+    async with bot_harness(tmp_path) as h:
+        u, _, sub_id = await start_respondent(h, 4801)
+        await answer_until(h, u, sub_id, SPEC, "respondent/age")
+        h.emu.drop_next_connection("getUpdates")
+        await h.do(u.send_text("44"), timeout=30)
+        assert (await asyncio.to_thread(h.svc.repo.answers_of, sub_id))["respondent/age"] == "44"
+        assert "gender" in u.last_text()
+        h.emu.drop_next_connection("sendMessage")
+        await h.do(u.tap("Male"), timeout=30)
+        assert (await asyncio.to_thread(h.svc.repo.answers_of, sub_id))["respondent/gender"] == "male"
+        # the next prompt may have been lost with the connection; /resume shows where we are
+        await h.do(u.send_command("resume"))
+        assert "regency" in u.last_text().lower()
