@@ -366,6 +366,13 @@ class FormBuilder:
             ))
             return ()
         path = directory / file_name
+        if path.resolve().parent != directory.resolve():
+            # The row scan refuses paths; this guards any other way a name could leave the folder.
+            self.problems.append(FormProblem(
+                "survey", number, "type", "choice-file-path",
+                f"the choice file {file_name!r} must sit next to the form — write only its file name.",
+            ))
+            return ()
         try:
             text = path.read_bytes().decode("utf-8-sig")
         except FileNotFoundError:

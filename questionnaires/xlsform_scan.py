@@ -226,6 +226,14 @@ class SurveyScanner:
                     f"{command} reads CSV files only in Suara, not {list_name!r} — save the list as a CSV "
                     "file (columns name, label) next to the form.",
                 ))
+            elif "/" in list_name or "\\" in list_name or list_name.startswith("..") or ":" in list_name:
+                # Only a bare file name: a path could read any CSV on the server into the choices.
+                scan.unsupported_rows.add(r.number)
+                scan.problems.append(FormProblem(
+                    "survey", r.number, "type", "choice-file-path",
+                    f"{list_name!r} is a path, but the choice file must sit next to the form — write only its "
+                    f"name (e.g. {Path(list_name.replace(chr(92), '/')).name!r}) and put the file beside the form.",
+                ))
 
 
 #: Spellings offered by `suggest_type` (the XLSForm spec's names; aliases are accepted but not suggested).

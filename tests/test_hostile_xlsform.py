@@ -442,3 +442,41 @@ def test_zip_bomb_sheet_is_refused_before_it_is_unpacked() -> None:
     assert len(data) < 1_000_000
     err = refused(data)
     assert err.codes() == ["too-large"] and "65 MB" in err.problems[0].message
+
+
+# ------------------------------------------------------------------------------- choice files: paths
+@pytest.mark.parametrize("list_name", ["../secret.csv", "sub/../../secret.csv", "ABSOLUTE", "..\\secret.csv"])
+def test_choice_file_outside_the_form_folder_is_refused(tmp_path: Path, list_name: str) -> None:
+    """``select_one_from_file ../../x.csv`` (or an absolute path) read any CSV on the server into the
+    choices shown to respondents."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("name,label\nsecret1,TOP SECRET\n", encoding="utf-8")
+    (tmp_path / "forms").mkdir()
+    if list_name == "ABSOLUTE":
+        list_name = str(secret)
+    path = tmp_path / "forms" / "form.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label"), (f"select_one_from_file {list_name}", "s", "S")]))
+    with pytest.raises(FormError) as info:
+        load_xlsform(path)
+    p = info.value.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("survey", 2, "type", "choice-file-path")
+    assert "TOP SECRET" not in str(info.value)
+
+
+def test_choice_file_symlinked_from_elsewhere_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("name,label\nsecret1,TOP SECRET\n", encoding="utf-8")
+    (tmp_path / "forms").mkdir()
+    (tmp_path / "forms" / "list.csv").symlink_to(secret)
+    path = tmp_path / "forms" / "form.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label"), ("select_one_from_file list.csv", "s", "S")]))
+    with pytest.raises(FormError) as info:
+        load_xlsform(path)
+    assert info.value.codes() == ["choice-file-path"]
+
+
+def test_choice_file_beside_the_form_still_loads(tmp_path: Path) -> None:
+    (tmp_path / "list.csv").write_text("name,label\nk,K\n", encoding="utf-8")
+    path = tmp_path / "form.xlsx"
+    path.write_bytes(xlsx([("type", "name", "label"), ("select_one_from_file list.csv", "s", "S")]))
+    assert [c.name for c in load_xlsform(path).questions()[0].choices] == ["k"]
