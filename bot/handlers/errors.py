@@ -45,6 +45,29 @@ async def on_error(update: object, context: Context) -> None:
         await context.bot.send_message(chat_id, t(lang, "error_generic"))
     except TelegramError as exc:
         log.warning("could not tell chat %s about the error: %s", chat_id, exc)
+        return
+    await _show_where_we_are(context, chat_id, user_id, lang)
+
+
+async def _show_where_we_are(context: Context, chat_id: int, user_id: int | None, lang: str) -> None:
+    """After an error, show the question the interview stands at (from the database), so the person can
+    go on even if the failed reply carried the next question. Best effort: errors here are only logged."""
+    from bot.handlers.common import show_step
+
+    if user_id is None:
+        return
+    svc = services(context)
+    try:
+        person = await call(svc.repo.person_by_telegram_id, user_id)
+        if person is None or person.id is None:
+            return
+        sub = await call(svc.repo.open_submission_for, person.id)
+        if sub is None or sub.id is None or sub.status != "in_progress":
+            return
+        sub, _, step = await call(svc.current, sub.id)
+        await show_step(context, chat_id, sub, step, lang)
+    except Exception as exc:  # the database or the network may be what failed
+        log.warning("could not re-show the current question in chat %s: %s: %s", chat_id, type(exc).__name__, exc)
 
 
 async def on_my_chat_member(update: Update, context: Context) -> None:
