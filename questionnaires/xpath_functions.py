@@ -177,6 +177,16 @@ def _short(pattern: str, limit: int = 80) -> str:
     return repr(pattern) if len(pattern) <= limit else f"{pattern[:limit]!r}…"
 
 
+@lru_cache(maxsize=256)
+def _search(pattern: str, s: str) -> bool | None:
+    """Whether ``pattern`` matches in ``s``; ``None`` when the search ran out of time (cached both ways,
+    so a relevant re-evaluated on every step pays a timeout once per answer, not once per step)."""
+    try:
+        return compile_regex(pattern).search(s, timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        return None
+
+
 #: Longest time one ``regex()`` match may take, in seconds. A pattern with nested quantifiers such as
 #: ``(a|a)*$`` backtracks exponentially on a hostile answer (28 letters take minutes); without a limit
 #: one respondent could stall the bot for everyone. Real constraints match in microseconds.
@@ -190,13 +200,13 @@ def _regex(s: str, pattern: str) -> bool:
     backtracking); the engine then treats a constraint as not met (the answer is refused and asked
     again) and a relevant as false, so nothing hangs.
     """
-    try:
-        return compile_regex(pattern).search(s, timeout=REGEX_TIMEOUT_S) is not None
-    except TimeoutError:
+    found = _search(pattern, s)
+    if found is None:
         raise ExpressionError(
             f"regex pattern {_short(pattern)} took longer than {REGEX_TIMEOUT_S} s on a {len(s)}-character text "
             "(nested repetition such as (a|a)* backtracks without end) — simplify the pattern"
-        ) from None
+        )
+    return found
 
 
 def _selected(values: str, name: str) -> bool:

@@ -480,3 +480,21 @@ def test_choice_file_beside_the_form_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "form.xlsx"
     path.write_bytes(xlsx([("type", "name", "label"), ("select_one_from_file list.csv", "s", "S")]))
     assert [c.name for c in load_xlsform(path).questions()[0].choices] == ["k"]
+
+
+def test_a_timed_out_regex_is_remembered_for_that_answer() -> None:
+    """A relevant is re-evaluated on every step: the timeout must be paid once per answer, not per step."""
+    from questionnaires import xpath_functions
+
+    text = "b" * 30 + "!"
+    expr = parse("regex(${t}, '^(b|b)*$')")
+    from tests.test_expressions import DictContext
+
+    ctx = DictContext({"t": text})
+    with pytest.raises(ExpressionError):
+        expr.evaluate_bool(ctx)
+    hits = xpath_functions._search.cache_info().hits
+    with pytest.raises(ExpressionError):
+        expr.evaluate_bool(ctx)
+    assert xpath_functions._search.cache_info().hits == hits + 1
+    assert parse("regex(${t}, '^b+!$')").evaluate_bool(ctx) is True
