@@ -5,7 +5,8 @@ time, reading one answer per line from FILE or standard input:
 
 * a choice by its number in the list shown or by its name (several, separated by spaces or commas, for
   select_multiple and rank); a choice label typed in full also works;
-* ``-`` skips the question, ``<`` goes back to the previous one;
+* ``-`` or ``/skip`` skips the question, ``<`` or ``/back`` goes back to the previous one (the chat
+  commands the bot teaches work here too);
 * ``lat lon`` (or ``lat, lon``) answers a geopoint;
 * a file path answers an image/audio/video/file question (the file must exist; its reference is
   ``<sha256>.<ext>`` and its kind is detected from the bytes, as the bot does);
@@ -38,8 +39,28 @@ HELP = "Pilot a form in the terminal: answer it as in chat, print the submission
 LOCAL_ZONE = ZoneInfo("Asia/Jakarta")
 
 
+#: Typed words that skip / go back, as in chat (bot/i18n.py teaches ``/skip`` and ``/back``).
+SKIP_WORDS = frozenset({"-", "/skip"})
+BACK_WORDS = frozenset({"<", "/back"})
+
+ANSWER_SYNTAX = """\
+how to answer (one answer per line, typed or from --answers FILE):
+  -  or /skip          skip the question (refused when it is required)
+  <  or /back          go back to the previous question
+  3  or kota           a choice by its number in the list or by its name
+  1 3  or ig, tt       several choices for select_multiple / rank (spaces or commas)
+  -1.61 103.61         a location: latitude longitude (decimal degrees)
+  ./photo.jpg          an image/audio/video/file question: the path of a file
+  y  or n              "add another?" of a repeat
+A refused answer prints the reason (!!) and the next line is the new try.
+Exit codes: 0 completed, 1 the form is refused or the answers ran out, 2 usage error.
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register ``FORM``, ``--lang``, ``--answers`` and ``--json``."""
+    """Register ``FORM``, ``--lang``, ``--answers`` and ``--json``; the answer syntax goes in the epilog."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = ANSWER_SYNTAX
     parser.add_argument("form", type=Path, help="the XLSForm (.xlsx/.xls) to run")
     parser.add_argument("--lang", default=None, help="interview language code (default: the form's)")
     parser.add_argument("--answers", type=Path, default=None,
@@ -90,12 +111,12 @@ def to_input(line: str, prompt: Any) -> Any:
     from questionnaires.interview import AddRepeat, Back, EndRepeat, MediaRef, Select, Skip, Text
 
     text = line.strip()
-    if text == "-":
+    word = text.casefold()
+    if word in SKIP_WORDS:
         return Skip()
-    if text == "<":
+    if word in BACK_WORDS:
         return Back()
     if prompt.kind == "repeat":
-        word = text.casefold()
         if word in ("y", "yes", "ya"):
             return AddRepeat()
         if word in ("n", "no", "tidak"):

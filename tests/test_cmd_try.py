@@ -203,3 +203,39 @@ def test_try_answer_file_with_bom_and_crlf(xlsx: Path, tmp_path: Path, capsys):
     path.write_bytes("\ufeffno\r\n".encode())
     assert main(["try", str(xlsx), "--answers", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["answers"]["consent"] == "no"
+
+
+def test_try_accepts_chat_commands_skip_and_back(xlsx: Path, tmp_path: Path, capsys):
+    """The bot teaches /skip and /back; the terminal pilot takes them on selects and media questions too."""
+    answers = _answers(
+        tmp_path,
+        "1", "42",
+        "/skip",     # place (select_one): skipped, not "Please choose one of the options shown"
+        "/back",     # back to place ...
+        "kota",      # ... answered this time
+        "/SKIP",     # seen (select_multiple), any case
+        "n",         # no visits
+        "/skip",     # loc
+        "/skip",     # photo: not "no such file: '/skip'"
+        "/skip",     # voice
+    )
+    code = main(["try", str(xlsx), "--answers", str(answers), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["answers"] == {"consent": "yes", "age": "42", "place": "kota", "n_visits": "0"}
+    assert "no such file" not in captured.err and "!!" not in captured.err
+
+
+def test_try_prompt_total_keeps_estimate_marker(xlsx: Path, tmp_path: Path, capsys):
+    assert main(["try", str(xlsx), "--answers", str(_answers(tmp_path, "2"))]) == 0
+    out = capsys.readouterr().out
+    assert "[1/~" in out  # the total is an estimate ("7 of ~23"), shown as such
+
+
+def test_try_help_lists_answer_syntax(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["try", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for token in ("/skip", "/back", "lat", "select_multiple", "y  or n", "path of a file", "by its number"):
+        assert token in out, token
