@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import io
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ class _Loader:
         form = builder.build(data, scan)
         builder.check_choice_filters(form)
         builder.problems.extend(check_defaults(form))
+        builder.problems.extend(_check_form_id(form.form_id, "form_id" in self._setting_lc))
         if builder.problems:
             raise FormError(_sorted(builder.problems))
         return form
@@ -253,6 +255,30 @@ class _Loader:
                 "(type, name, label).",
                 code="empty-survey", sheet="survey",
             )
+
+def _check_form_id(form_id: str, from_settings: bool) -> list[FormProblem]:
+    """A problem when the form_id looks like a path (``../../x``, ``a/b``), starts with a dot, holds a
+    control character or is over 255 characters. Spaces and any script stay allowed (real forms have
+    form_ids like ``Spec test``).
+
+    The form_id names the form in storage, in export file names and in chat commands; a path-like
+    one could escape a folder wherever a caller forgets to clean it. Without a settings ``form_id`` the
+    id comes from the file name, so the problem then points at the file name.
+    """
+    bad = (
+        "/" in form_id or "\\" in form_id or form_id.startswith(".") or len(form_id) > 255
+        or any(unicodedata.category(ch) == "Cc" for ch in form_id)
+    )
+    if not bad:
+        return []
+    where = ("settings", 2, "form_id") if from_settings else (None, None, None)
+    source = "the form_id on the settings sheet" if from_settings else "the file name (used as form_id)"
+    return [FormProblem(
+        *where, "bad-form-id",
+        f"{source} {form_id[:60]!r} is not a usable form_id — no / or \\, no dot first, at most 255 "
+        "characters (e.g. jambi_voter_survey).",
+    )]
+
 
 def _same_as_ours(p: FormProblem, ours: list[FormProblem]) -> bool:
     dup_codes = {

@@ -498,3 +498,19 @@ def test_a_timed_out_regex_is_remembered_for_that_answer() -> None:
         expr.evaluate_bool(ctx)
     assert xpath_functions._search.cache_info().hits == hits + 1
     assert parse("regex(${t}, '^b+!$')").evaluate_bool(ctx) is True
+
+
+# ---------------------------------------------------------------------------------------------- form_id
+@pytest.mark.parametrize("form_id", ["../../evil", "a/b", "a\\b", ".hidden", "x" * 300, "tab\there"])
+def test_path_like_form_id_is_refused_on_the_settings_sheet(form_id: str) -> None:
+    err = refused(xlsx([("type", "name", "label"), ("text", "a", "A")],
+                       settings=[("form_id", "version"), (form_id, "1")]))
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("settings", 2, "form_id", "bad-form-id")
+
+
+@pytest.mark.parametrize("form_id", ["Spec test", "survei_pemilih-2024.v2", "😀"])
+def test_unusual_but_harmless_form_ids_still_load(form_id: str) -> None:
+    form = load_xlsform(xlsx([("type", "name", "label"), ("text", "a", "A")],
+                             settings=[("form_id", "version"), (form_id, "1")]), filename="f.xlsx")
+    assert form.form_id == form_id
