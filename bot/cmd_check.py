@@ -40,8 +40,10 @@ class Summary:
     form_id: str
     version: str
     title: str
+    #: the named label languages (``label::Indonesian (id)``), in sheet order: ``{"code", "name"}``
     languages: list[dict[str, str]]
-    default_language: str
+    #: the code the form opens in; ``None`` when the form has no named language (only plain ``label``)
+    default_language: str | None
     questions: int
     questions_by_type: dict[str, int]
     groups: list[str]
@@ -50,6 +52,8 @@ class Summary:
     choice_lists: int
     choices: int
     warnings: list[str]
+    #: True when the form has plain ``label``/``hint`` columns without a language (pyxform's "default")
+    unnamed_language: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (field names as keys)."""
@@ -66,8 +70,8 @@ def summarise(form: Form, file: str) -> Summary:
         form_id=form.form_id,
         version=form.version,
         title=form.title,
-        languages=[{"code": lang.code, "name": lang.name} for lang in form.languages],
-        default_language=form.default_language,
+        languages=[{"code": lang.code, "name": lang.name} for lang in form.languages if lang.code != DEFAULT_LANG],
+        default_language=None if all(lang.code == DEFAULT_LANG for lang in form.languages) else form.default_language,
         questions=len(questions),
         questions_by_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
         groups=[n.path for n in nodes if isinstance(n, Group)],
@@ -80,7 +84,27 @@ def summarise(form: Form, file: str) -> Summary:
         choice_lists=len(form.choice_lists),
         choices=sum(len(v) for v in form.choice_lists.values()),
         warnings=default_language_warnings(form) + missing_translations(form),
+        unnamed_language=any(lang.code == DEFAULT_LANG for lang in form.languages),
     )
+
+
+def languages_line(s: Summary) -> str:
+    """The ``languages:`` line of the text summary.
+
+    ``(single, unnamed)`` for a form with only plain ``label`` columns; ``English (en)`` for one named
+    language; ``Indonesian (id), English (en); default id`` when there is a choice to make (the unnamed
+    columns, if any, are listed as ``(unnamed)``).
+    """
+    names = [f"{lang['name']} ({lang['code']})" if lang["name"] != lang["code"] else lang["code"]
+             for lang in s.languages]
+    if s.unnamed_language:
+        if not names:
+            return "(single, unnamed)"
+        names.append("(unnamed)")
+    if len(names) < 2:
+        return names[0] if names else "(none)"
+    default = "(unnamed)" if s.default_language in (None, DEFAULT_LANG) else s.default_language
+    return f"{', '.join(names)}; default {default}"
 
 
 def default_language_warnings(form: Form) -> list[str]:
@@ -151,13 +175,11 @@ def _questions_in(node: Group | Repeat) -> list[object]:
 
 
 def _print_summary(s: Summary) -> None:
-    langs = ", ".join(f"{lang['name']} ({lang['code']})" if lang["name"] != lang["code"] else lang["code"]
-                      for lang in s.languages)
     print(f"{s.file}: OK")
     print(f"  form_id:    {s.form_id}")
     print(f"  version:    {s.version or '(none)'}")
     print(f"  title:      {s.title}")
-    print(f"  languages:  {langs}; default {s.default_language}")
+    print(f"  languages:  {languages_line(s)}")
     types = ", ".join(f"{t} {n}" for t, n in s.questions_by_type.items())
     print(f"  questions:  {s.questions} ({types})")
     print(f"  groups:     {len(s.groups)}")

@@ -208,3 +208,57 @@ def test_check_warns_about_choices_without_labels(tmp_path: Path, capsys: pytest
     ).save(path)
     assert main(["check", str(path)]) == 0
     assert "choice list 'yn': 1 of 2 choices have no label, so their name is shown ('yes')" in capsys.readouterr().out
+
+
+def _md_xlsx(tmp_path: Path, md: str) -> Path:
+    path = tmp_path / "form.xlsx"
+    md_table_to_workbook(md).save(path)
+    return path
+
+
+UNNAMED_MD = """
+| survey |
+|        | type    | name | label |
+|        | integer | age  | Age   |
+"""
+
+MIXED_MD = """
+| survey |
+|        | type    | name | label | label::English (en) |
+|        | integer | age  | Umur  | Age                 |
+"""
+
+ONE_NAMED_MD = """
+| survey |
+|        | type    | name | label::English (en) |
+|        | integer | age  | Age                 |
+"""
+
+
+def test_check_form_without_languages_says_single_unnamed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Plain `label` columns only: no "languages: default; default default"."""
+    path = _md_xlsx(tmp_path, UNNAMED_MD)
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  languages:  (single, unnamed)\n" in out and "default default" not in out
+    assert main(["check", str(path), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert (s["languages"], s["default_language"], s["unnamed_language"]) == ([], None, True)
+
+
+def test_check_languages_one_named_and_mixed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["check", str(_md_xlsx(tmp_path, ONE_NAMED_MD))]) == 0
+    assert "  languages:  English (en)\n" in capsys.readouterr().out  # no "; default en" with nothing to choose
+    assert main(["check", str(_md_xlsx(tmp_path, MIXED_MD)), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["languages"] == [{"code": "en", "name": "English"}] and s["unnamed_language"] is True
+    assert main(["check", str(_md_xlsx(tmp_path, MIXED_MD))]) == 0
+    assert "  languages:  English (en), (unnamed); default (unnamed)\n" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/xlsforms absent")
+@pytest.mark.parametrize("name", ["tutorial.xls", "media_types.xlsx", "table-list.xls"])
+def test_check_shared_forms_without_languages(name: str, capsys: pytest.CaptureFixture[str]):
+    assert main(["check", str(SHARED / name)]) == 0
+    out = capsys.readouterr().out
+    assert "languages:  (single, unnamed)" in out and "default default" not in out
