@@ -42,6 +42,10 @@ _WHAT_TO_DO = (
 )
 
 
+#: Largest form file read from a path, in bytes (a device such as /dev/zero would otherwise be read forever).
+MAX_FORM_BYTES = 100 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """A form's bytes with what we know about where they came from.
@@ -63,7 +67,8 @@ def open_source(source: str | Path | bytes, filename: str | None = None) -> Sour
 
     ``filename`` names bytes (its suffix chooses the reader, its stem the default form_id, its folder
     the place of select_one_from_file CSVs when that folder exists). Raises FormError (code
-    ``"file-missing"`` / ``"file-unreadable"``) when a path cannot be read.
+    ``"file-missing"`` / ``"file-unreadable"``) when a path cannot be read or is not a regular file
+    (a device, a pipe), ``"too-large"`` when it is over `MAX_FORM_BYTES`.
     """
     if isinstance(source, bytes | bytearray):
         name = filename or "<bytes>"
@@ -84,6 +89,20 @@ def open_source(source: str | Path | bytes, filename: str | None = None) -> Sour
         )
     path = Path(source)
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise FormError.single(
+                f"{str(path)!r} is not a regular file (a device, pipe or socket) — give the path of the "
+                ".xlsx file.",
+                code="file-unreadable",
+            )
+        size = path.stat().st_size
+        if size > MAX_FORM_BYTES:
+            raise FormError.single(
+                f"{str(path)!r} is {size // (1024 * 1024)} MB; a form file may be at most "
+                f"{MAX_FORM_BYTES // (1024 * 1024)} MB (a 10,000-question form is well under 5 MB) — check "
+                "that this is the form, or save only its survey, choices and settings sheets.",
+                code="too-large",
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise FormError.single(

@@ -514,3 +514,25 @@ def test_unusual_but_harmless_form_ids_still_load(form_id: str) -> None:
     form = load_xlsform(xlsx([("type", "name", "label"), ("text", "a", "A")],
                              settings=[("form_id", "version"), (form_id, "1")]), filename="f.xlsx")
     assert form.form_id == form_id
+
+
+# ---------------------------------------------------------------------------------- odd paths to a form
+def test_device_and_pipe_paths_are_refused_without_reading(tmp_path: Path) -> None:
+    """``suara check /dev/zero`` read forever (MemoryError); a named pipe blocked forever."""
+    import os
+
+    fifo = tmp_path / "form.xlsx"
+    os.mkfifo(fifo)
+    for target in (Path("/dev/zero"), fifo):
+        with pytest.raises(FormError) as info:
+            load_xlsform(target)
+        assert info.value.codes() == ["file-unreadable"] and "not a regular file" in str(info.value)
+
+
+def test_a_huge_file_is_refused_by_its_size(tmp_path: Path) -> None:
+    sparse = tmp_path / "huge.xlsx"
+    with open(sparse, "wb") as fh:
+        fh.truncate(150 * 1024 * 1024)  # sparse: takes no disk space
+    with pytest.raises(FormError) as info:
+        load_xlsform(sparse)
+    assert info.value.codes() == ["too-large"] and "150 MB" in str(info.value)
