@@ -119,6 +119,11 @@ def open_source(source: str | Path | bytes, filename: str | None = None) -> Sour
             f"cannot read {str(path)!r}: {exc.strerror or exc} — check the file's permissions.",
             code="file-unreadable",
         ) from None
+    except ValueError:  # e.g. "embedded null byte": no file can have this name
+        raise FormError.single(
+            f"{str(path)!r} is not a usable file name (it holds a NUL character) — give the path of the .xlsx file.",
+            code="file-missing",
+        ) from None
     fname = filename or path.name
     return SourceFile(
         data=data,

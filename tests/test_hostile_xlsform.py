@@ -529,6 +529,13 @@ def test_device_and_pipe_paths_are_refused_without_reading(tmp_path: Path) -> No
         assert info.value.codes() == ["file-unreadable"] and "not a regular file" in str(info.value)
 
 
+def test_a_path_with_a_nul_character_is_a_form_error() -> None:
+    """It raised ValueError("embedded null byte") from the file system call."""
+    with pytest.raises(FormError) as info:
+        load_xlsform("form\x00.xlsx")
+    assert info.value.codes() == ["file-missing"]
+
+
 def test_a_huge_file_is_refused_by_its_size(tmp_path: Path) -> None:
     sparse = tmp_path / "huge.xlsx"
     with open(sparse, "wb") as fh:
