@@ -9,6 +9,14 @@ from pathlib import Path
 
 from bot_harness import FIXTURES, answer_until, bot_harness, jpeg_bytes, start_respondent, voice_bytes
 
+
+def delivered_photo(h, update_id: int) -> bytes:
+    """The bytes the bot can download for a compressed photo: Telegram's largest re-encoded size (not
+    the bytes the user sent; see `ScriptedUser.send_photo`)."""
+    largest = h.emu.state.archive[update_id]["message"]["photo"][-1]
+    return h.emu.state.files[largest["file_id"]].data
+
+
 SPEC = {"consent": "yes", "age": "34", "gender": "female", "regency": "tebo", "district": "Tebo Tengah",
         "platforms_seen": ["youtube"], "own_words": None}
 
@@ -56,10 +64,11 @@ async def test_fc24_photo_with_caption_and_photo_as_file_are_accepted(tmp_path: 
         assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).position == "influence/campaign_photo"
 
         photo = jpeg_bytes(800, 600, (10, 200, 30))
-        await h.do(u.send_photo(photo, caption="Brosur caleg di pasar"))
+        uid = await h.do(u.send_photo(photo, caption="Brosur caleg di pasar"))
         media = await asyncio.to_thread(h.svc.repo.media_of, sub_id)
         assert len(media) == 1 and media[0].kind == "photo" and media[0].caption == "Brosur caleg di pasar"
-        assert media[0].sha256 == hashlib.sha256(photo).hexdigest()  # the largest size, exact bytes
+        # the largest size Telegram delivers, exact bytes
+        assert media[0].sha256 == hashlib.sha256(delivered_photo(h, uid)).hexdigest()
         assert any("Caption kept as a note" in t for t in u.texts())
 
         # back to the photo question and send the picture "as a file": accepted too (FC-25 fixture, EXIF 6)
@@ -87,9 +96,12 @@ async def test_fc28_file_over_20mb_refused_before_download_and_question_stays(tm
         assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).position == "influence/campaign_photo"
         # a very wide screenshot sent as a photo is stored (FC-28, second half)
         wide = jpeg_bytes(4000, 400)
-        await h.do(u.send_photo(wide))
+        uid = await h.do(u.send_photo(wide))
         answers = await asyncio.to_thread(h.svc.repo.answers_of, sub_id)
-        assert answers["influence/campaign_photo"].startswith(hashlib.sha256(wide).hexdigest())
+        # Telegram delivers it re-encoded at 1280 px on the long side: that is what is stored
+        assert answers["influence/campaign_photo"].startswith(hashlib.sha256(delivered_photo(h, uid)).hexdigest())
+        row = next(m for m in await asyncio.to_thread(h.svc.repo.media_of, sub_id) if m.kind == "photo")
+        assert (row.width, row.height) == (1280, 128)
 
 
 async def test_voice_note_outside_a_media_question_after_note_command_is_a_field_note(tmp_path: Path) -> None:

@@ -72,7 +72,10 @@ async def test_voice_photo_and_photo_as_file_download_exact_bytes(emu: Emulator)
         eka.send_document(as_file, file_name="IMG_0001.jpg", mime_type="image/jpeg")
         await emu.wait_for_async(lambda: len(eka.messages) == 3, 5, "three media replies")
     assert got["voice"][0] == voice and got["voice"][1].endswith(".oga")
-    assert got["photo"][0] == photo
+    # a compressed photo is re-encoded by Telegram (upright, no EXIF); a photo sent as file is untouched
+    assert got["photo"][0] != photo
+    with Image.open(io.BytesIO(got["photo"][0])) as img:
+        assert img.size == (750, 1000) and not img.getexif()
     assert got["document"][0] == as_file
     # the download URL PTB built contains the token (":" quoted as %3A) and still worked
     assert "%3A" not in got["voice"][1] and emu.calls_to("<download>")[0].status == 200
@@ -179,14 +182,43 @@ async def test_sticker_audio_and_contact_arrive_with_their_types(emu: Emulator) 
     assert kinds == ["sticker", "audio", "contact"]
 
 
-def test_fc25_photo_sizes_are_upright_and_the_largest_keeps_the_exif_bytes(emu: Emulator) -> None:
+def test_fc25_compressed_photo_sizes_are_upright_reencoded_without_exif(emu: Emulator) -> None:
+    """FC-25 as Telegram does it: a compressed photo arrives upright and without EXIF at every size."""
     raw = (FIXTURES / "fc25_1000x750_exif6.jpg").read_bytes()
     with Image.open(io.BytesIO(raw)) as img:
         assert img.size == (1000, 750) and img.getexif().get(0x0112) == 6  # stored sideways
     nana = emu.user(1106, "Nana")
     uid = nana.send_photo(raw)
     sizes = emu.state.archive[uid]["message"]["photo"]
-    assert [(s["width"], s["height"]) for s in sizes] == [(67, 90), (240, 320), (750, 1000)]
-    assert emu.state.files[sizes[-1]["file_id"]].data == raw
-    with Image.open(io.BytesIO(emu.state.files[sizes[1]["file_id"]].data)) as thumb:
-        assert thumb.size == (240, 320)
+    assert [(s["width"], s["height"]) for s in sizes] == [(67, 90), (240, 320), (600, 800), (750, 1000)]
+    for s in sizes:
+        data = emu.state.files[s["file_id"]].data
+        assert data != raw and s["file_size"] == len(data)
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.format == "JPEG" and img.size == (s["width"], s["height"])
+            assert not img.getexif()  # no orientation, no GPS: Telegram strips metadata
+
+
+def test_fc25_photo_sent_as_file_keeps_exact_bytes_and_exif(emu: Emulator) -> None:
+    raw = (FIXTURES / "fc25_1000x750_exif6.jpg").read_bytes()
+    uid = emu.user(1108, "Oki").send_document(raw, file_name="IMG_0002.jpg", mime_type="image/jpeg")
+    doc = emu.state.archive[uid]["message"]["document"]
+    assert emu.state.files[doc["file_id"]].data == raw
+
+
+def test_gps_in_exif_is_stripped_from_compressed_photo(emu: Emulator) -> None:
+    raw = (FIXTURES / "photo_exif6_gps.jpg").read_bytes()
+    with Image.open(io.BytesIO(raw)) as img:
+        assert img.getexif().get_ifd(0x8825)  # the fixture carries a GPS block
+    uid = emu.user(1109, "Putri").send_photo(raw)
+    largest = emu.state.archive[uid]["message"]["photo"][-1]
+    with Image.open(io.BytesIO(emu.state.files[largest["file_id"]].data)) as img:
+        assert not img.getexif().get_ifd(0x8825) and not img.getexif()
+
+
+def test_big_photo_largest_size_is_at_most_1280(emu: Emulator) -> None:
+    uid = emu.user(1110, "Rani").send_photo(_jpeg(4000, 3000))
+    sizes = emu.state.archive[uid]["message"]["photo"]
+    assert [(s["width"], s["height"]) for s in sizes] == [(90, 68), (320, 240), (800, 600), (1280, 960)]
+    small = emu.user(1111, "Sri").send_photo(_jpeg(80, 60))
+    assert [(s["width"], s["height"]) for s in emu.state.archive[small]["message"]["photo"]] == [(80, 60)]

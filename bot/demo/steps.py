@@ -21,6 +21,7 @@ from typing import ClassVar, Protocol
 
 from bot.demo.media import asset
 from bot.demo.player import Actor, Player, StepFailed
+from bot.emulator.users import compressed_photo_sizes
 from bot.i18n import LANGUAGE_NAMES, t
 from questionnaires.interview import Prompt
 from questionnaires.model import Question, pick
@@ -371,7 +372,10 @@ async def check_answered(p: Player, who: Actor, prompt: Prompt, value: Value) ->
     if stored is None:
         raise StepFailed(f"no answer stored for {prompt.key} after answering; the bot said: {p.last_said(who)}")
     if isinstance(value, (Voice, Photo)):
-        sha = hashlib.sha256(asset(value.name).data).hexdigest()
+        data = asset(value.name).data
+        if isinstance(value, Photo) and not value.as_file:  # Telegram re-encodes a compressed photo
+            data = compressed_photo_sizes(data)[-1][0]
+        sha = hashlib.sha256(data).hexdigest()
         if not stored.startswith(sha):
             raise StepFailed(f"{prompt.key} holds {stored!r}, not the file sent (sha256 {sha[:12]}…)")
         return

@@ -26,6 +26,12 @@ Faults: :meth:`Emulator.fail_next` (429 + retry_after, 403, 400...), :meth:`Emul
 (optionally after the call took effect), :meth:`Emulator.redeliver`, :meth:`Emulator.set_latency`, :meth:`Emulator.set_flood_limit`,
 :meth:`ScriptedUser.block` (403 + my_chat_member), :meth:`ScriptedUser.send_big_file_stub`.
 
+Media from users as Telegram delivers it: :meth:`ScriptedUser.send_photo` is a *compressed* photo, so
+the bot never gets the bytes sent: every ``PhotoSize`` is a re-encoded JPEG, upright (EXIF orientation
+applied to the pixels) and stripped of EXIF/GPS, at 90/320/800/1280 px on the long side (the largest
+at most 1280). :meth:`ScriptedUser.send_document` is a photo "sent as file": the exact bytes, EXIF and
+GPS included (FC-25). Voice notes, audio and video keep their bytes.
+
 Known differences from Telegram: private chats only; the Markdown parsers cover the documented syntax
 but not every corner of Telegram's; plain-http webhooks to localhost are allowed; uploaded photos keep one size (the bytes sent);
 flood control only when switched on (a plain token bucket); callback queries never expire.

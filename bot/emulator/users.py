@@ -191,13 +191,18 @@ class ScriptedUser:
             return self._send({"sticker": wire})
 
     def send_photo(self, data: bytes, *, caption: str | None = None, media_group_id: str | None = None) -> int:
-        """Send a compressed photo: ``message.photo`` lists 2-3 sizes ascending; the largest is the exact
-        bytes given, smaller ones are upright Pillow thumbnails (90 and 320 px on the long side when
-        smaller); declared sizes are as displayed (EXIF orientation applied).
+        """Send a compressed photo, re-encoded the way Telegram does it.
+
+        Telegram never delivers the bytes of a compressed photo: it re-encodes it as JPEG, applies the
+        EXIF orientation to the pixels and drops all metadata (EXIF, GPS, camera). ``message.photo`` lists
+        the sizes ascending, each an upright JPEG without EXIF, fitted in a box of 90, 320, 800 and
+        1280 px on the long side (only the boxes smaller than the picture, plus the picture itself fitted
+        in 1280 px, so a 1000x750 photo gives 90/320/800/1000 and a 4000x3000 one 90/320/800/1280).
+        Send with `send_document` to keep the original bytes and EXIF (a photo "sent as file", FC-25).
 
         Raises ``ValueError`` if Pillow can't read the image.
         """
-        sizes = _photo_sizes(data)
+        sizes = compressed_photo_sizes(data)
         with self._state.lock:
             recs = [self._file("photo", blob, ext="jpg", folder="photos", width=w, height=h)
                     for blob, w, h in sizes]
@@ -471,28 +476,36 @@ def _ext(file_name: str, default: str) -> str:
     return file_name.rsplit(".", 1)[1].lower()[:8] if "." in file_name else default
 
 
-def _photo_sizes(data: bytes) -> list[tuple[bytes, int, int]]:
-    """``[(bytes, width, height)]`` ascending: Pillow thumbnails at 90/320 px, then the original bytes.
+#: Long side (px) of the sizes Telegram makes of a compressed photo (Bot API ``PhotoSize`` widths seen
+#: for photo types s/m/x/y); the last one is also the largest size delivered.
+PHOTO_BOXES = (90, 320, 800, 1280)
+#: JPEG quality of the re-encoded sizes (Telegram's are around 80-87).
+_PHOTO_QUALITY = 85
 
-    Sizes are as displayed (EXIF orientation applied, as Telegram's upright photo sizes are); the
-    thumbnails are upright JPEGs, the largest keeps the exact bytes sent (EXIF included).
+
+def compressed_photo_sizes(data: bytes) -> list[tuple[bytes, int, int]]:
+    """``[(jpeg_bytes, width, height)]`` ascending, as Telegram makes them for a compressed photo.
+
+    One size per box in `PHOTO_BOXES` smaller than the picture's long side, then the picture fitted in
+    the largest box (its own size when smaller). All are re-encoded JPEGs (RGB), upright (EXIF
+    orientation applied to the pixels) and carry no EXIF/GPS metadata. Raises ``ValueError`` when
+    Pillow can't read ``data``.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            upright = ImageOps.exif_transpose(img) or img
-            width, height = upright.size
-            out: list[tuple[bytes, int, int]] = []
-            for side in (90, 320):
-                if max(width, height) > side:
-                    thumb = upright.convert("RGB")
-                    thumb.thumbnail((side, side))
-                    buf = io.BytesIO()
-                    thumb.save(buf, "JPEG", quality=80)
-                    out.append((buf.getvalue(), thumb.width, thumb.height))
-    except (UnidentifiedImageError, OSError) as exc:
+            upright = (ImageOps.exif_transpose(img) or img).convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValueError(f"not an image Pillow can read: {exc}") from exc
-    out.append((data, width, height))
+    long_side = max(upright.size)
+    boxes = [side for side in PHOTO_BOXES[:-1] if side < long_side] + [min(long_side, PHOTO_BOXES[-1])]
+    out: list[tuple[bytes, int, int]] = []
+    for side in boxes:
+        size = upright.copy()
+        size.thumbnail((side, side))
+        buf = io.BytesIO()
+        size.save(buf, "JPEG", quality=_PHOTO_QUALITY)  # no exif= : nothing of the original's metadata
+        out.append((buf.getvalue(), size.width, size.height))
     return out
