@@ -116,7 +116,8 @@ class Sniffed:
 
 
 def sniff(data: bytes) -> Sniffed:
-    """Identify a file from its bytes (magic numbers / container headers). Unknown -> a document."""
+    """Identify a file from its bytes (magic numbers / container headers). Plain UTF-8 text -> a
+    ``text/plain`` document (``.txt``); anything else unknown -> an ``application/octet-stream`` document."""
     head = data[:64]
     if head.startswith(b"\xff\xd8\xff"):
         return Sniffed("photo", "image/jpeg", "jpg")
@@ -157,7 +158,28 @@ def sniff(data: bytes) -> Sniffed:
         return Sniffed("document", "application/pdf", "pdf")
     if head.startswith(b"PK\x03\x04"):
         return Sniffed("document", "application/zip", "zip")
+    if _is_text(data):
+        return Sniffed("document", "text/plain", "txt")
     return Sniffed("document", "application/octet-stream", "bin")
+
+
+#: Bytes of a file read to decide whether it is plain text.
+TEXT_SNIFF_BYTES = 64 * 1024
+_TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
+
+
+def _is_text(data: bytes) -> bool:
+    """True for plain UTF-8 text: the first `TEXT_SNIFF_BYTES` decode as UTF-8 (a character cut at the
+    end is allowed) and hold no control character other than tab, LF, FF and CR."""
+    chunk = data[:TEXT_SNIFF_BYTES]
+    if not chunk or any(b in _TEXT_CONTROLS for b in set(chunk)):
+        return False
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut by the chunk boundary is still text
+        return len(data) > TEXT_SNIFF_BYTES and exc.start >= len(chunk) - 3
+    return True
 
 
 # ------------------------------------------------------------------------------------------------ photos

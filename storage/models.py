@@ -46,9 +46,13 @@ OPEN_STATUSES: tuple[str, ...] = ("in_progress", "paused")
 REVIEW_STATUSES: tuple[str, ...] = ("none", "approved", "on_hold", "rejected")
 MEDIA_KINDS: tuple[str, ...] = ("voice", "audio", "photo", "video", "document")
 #: Event kinds (paradata/audit). ``cleared`` = an answer removed because it became irrelevant (FC-17).
+#: ``note`` = a typed field note (``/note …``): its text is ``new_value``, ``question_path`` the question
+#: being asked when it was written (or None). Notes live in the event table so they share the answer's
+#: transaction and update-id check and are deleted with the submission (``/delete_me``); they are data,
+#: not paradata (exports show them on the Qualitative sheet, never on the Paradata sheet).
 EVENT_KINDS: tuple[str, ...] = (
     "started", "shown", "answered", "changed", "cleared", "back", "skipped", "paused", "resumed",
-    "reminded", "submitted", "discarded", "reviewed", "exported", "deleted", "media",
+    "reminded", "submitted", "discarded", "reviewed", "exported", "deleted", "media", "note",
 )
 
 

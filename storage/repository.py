@@ -686,6 +686,36 @@ class Repository:
 
         return bool(self._run_idempotent(update_id, fn))
 
+    # -------------------------------------------------------------------------------------- notes
+    def add_text_note(self, submission_id: int, text: str, *, person_id: int | None, update_id: int | None,
+                      now: datetime, question_path: str | None = None) -> bool:
+        """Store a typed field note (``/note …``) of a submission: one ``note`` Event whose ``new_value``
+        is ``text`` and ``question_path`` the question asked at the time (None if none).
+
+        One transaction with the ProcessedUpdate row, like `apply_step`: True if stored, False (nothing
+        written) for an update already processed (FC-21). Notes are deleted with their submission
+        (`delete_person_data`). Raises NotFound for an unknown submission, ValueError for empty text.
+        """
+        now = _utc(now)
+        if not text.strip():
+            raise ValueError("a field note needs some text")
+
+        def fn(s: Session) -> bool:
+            if not self._mark_update(s, update_id, now):
+                return False
+            if s.get(Submission, submission_id) is None:
+                raise NotFound(f"submission {submission_id}")
+            self._event(s, submission_id, person_id, EventIn("note", question_path, new_value=text), now)
+            return True
+
+        return bool(self._run_idempotent(update_id, fn))
+
+    def text_notes_of(self, submission_id: int) -> list[Event]:
+        """The typed field notes (``note`` events) of a submission, oldest first."""
+        with self.db.session() as s:
+            return list(s.exec(select(Event).where(Event.submission_id == submission_id, Event.kind == "note")
+                               .order_by(col(Event.at), col(Event.id))).all())
+
     # -------------------------------------------------------------------------------------- media
     def add_media(self, stored: StoredMedia, *, submission_id: int | None, question_path: str | None,
                   now: datetime, caption: str | None = None, telegram_file_unique_id: str | None = None,

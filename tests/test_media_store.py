@@ -89,7 +89,7 @@ def test_text_renamed_jpg_is_just_a_document_when_a_document_was_expected(media_
                                                                           fixtures_dir: Path) -> None:
     m = media_store.put((fixtures_dir / "not_a_photo.jpg").read_bytes(), declared_kind="document",
                         declared_mime="image/jpeg", filename="foto.jpg")
-    assert (m.kind, m.mime, m.ext, m.thumb_path) == ("document", "application/octet-stream", "bin", None)
+    assert (m.kind, m.mime, m.ext, m.thumb_path) == ("document", "text/plain", "txt", None)  # text, not .bin
 
 
 def test_ogg_opus_voice_note_duration_from_the_bytes(media_store: MediaStore, fixtures_dir: Path) -> None:
@@ -141,7 +141,9 @@ def test_kind_comes_from_the_bytes_not_the_declared_mime_fc24() -> None:
     assert sniff(b"\0\0\0\x18ftypheic\0\0\0\0").mime == "image/heic"
     assert sniff(b"ID3\x04\0\0").mime == "audio/mpeg"
     assert sniff(b"%PDF-1.7\n").kind == "document"
-    assert sniff(b"hello").mime == "application/octet-stream"
+    assert sniff(b"hello").mime == "text/plain" and sniff("catatan: ibu ragu — 🙂\n".encode()).ext == "txt"
+    assert sniff(b"\x00\x01\x02binary").mime == "application/octet-stream"
+    assert sniff(b"\xc3\x28 not utf-8").ext == "bin"
 
 
 def test_wav_and_mp4_durations_from_headers() -> None:
