@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 HELP = "Export a form's submissions to Excel (a .zip with media, or just the .xlsx)."
@@ -82,6 +82,22 @@ class ProgressBar:
         self.stream.flush()
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``"1 submission"``, ``"2 submissions"`` (``words`` for an irregular plural)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def summary_line(result, *, media: bool) -> str:  # type: ignore[no-untyped-def]
+    """The line printed after an export: path, submissions by status, and the media files that were
+    actually written into the bundle (none with ``--no-media``: the workbook then lists them only)."""
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())) or "none"
+    if media:
+        files = f"{plural(result.bundled_files, 'media file')} in the zip"
+    else:
+        files = f"no media files written (--no-media; {plural(result.media_files, 'file')} listed on the Media sheet)"
+    return f"wrote {result.path} — {plural(result.submissions, 'submission')} ({counts}), {files}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the export; 0 on success, 1 on bad input (message on stderr), 2 on bad settings."""
     from bot.config import ConfigError, load_settings
@@ -100,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
     statuses = None if args.status.strip() == "all" else [s.strip() for s in args.status.split(",") if s.strip()]
     questions = tuple(q.strip() for q in args.questions.split(",") if q.strip()) if args.questions else None
 
+    from zoneinfo import ZoneInfo
+
+    from bot.study_data import check_pending
+    from bot.study_export import flags_by_instance, with_flags
     from exports import ExportOptions, export_workbook, write_bundle
+    from exports.bundle import bundle_name, place_new
     from exports.from_storage import UnknownForm, load_source
     from storage.db import open_database
     from storage.media import MediaStore
@@ -125,17 +146,24 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"suara export: {exc}", file=sys.stderr)
             return 1
+        # the same quality flags (_flags) as the chat's /export: pending checks first, then the stored flags
+        check_pending(repo, now=datetime.now(UTC), zone=ZoneInfo(settings.tz))
+        subs = with_flags(src.submissions, flags_by_instance(repo, args.form_id))
         out: Path = args.out
         bar = ProgressBar()
         try:
             if args.media:
-                result = write_bundle(src.forms, src.submissions, src.media, src.events, out=out, options=options,
+                result = write_bundle(src.forms, subs, src.media, src.events, out=out, options=options,
                                       progress=bar, total=src.total, text_lengths=src.text_lengths)
-            else:
-                target = out if out.suffix.lower() == ".xlsx" else out / f"{args.form_id}.xlsx"
-                result = export_workbook(src.forms, src.submissions, src.media, src.events, out=target,
-                                         options=options, progress=bar, total=src.total,
-                                         text_lengths=src.text_lengths)
+            elif out.suffix.lower() == ".xlsx":
+                result = export_workbook(src.forms, subs, src.media, src.events, out=out, options=options,
+                                         progress=bar, total=src.total, text_lengths=src.text_lengths)
+            else:  # a folder: a new time-stamped file, never replacing an earlier export
+                out.mkdir(parents=True, exist_ok=True)
+                partial = out / f".{args.form_id}.xlsx.part"
+                result = export_workbook(src.forms, subs, src.media, src.events, out=partial, options=options,
+                                         progress=bar, total=src.total, text_lengths=src.text_lengths)
+                result.path = place_new(partial, out / bundle_name(args.form_id, result, settings.tz, ".xlsx"))
         except ValueError as exc:
             bar.close()
             print(f"suara export: {exc}", file=sys.stderr)
@@ -143,8 +171,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     finally:
         db.close()
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.by_status.items())) or "none"
-    print(f"wrote {result.path} — {result.submissions} submissions ({counts}), {result.media_files} media files")
+    print(summary_line(result, media=args.media))
     for note in result.notes:
         print(f"note: {note}")
     return 0

@@ -2,7 +2,7 @@
 
 Layout (export-layout.md "Bundle")::
 
-    <form_id>_<YYYYmmdd-HHMM>.zip
+    <form_id>_<YYYYmmdd-HHMMSS>[-n].zip
         <form_id>.xlsx
         media/<instance_id>/<question>[_n].<ext>      original bytes
         media/<instance_id>/thumbs/<stem>.jpg          small upright JPEG for photos
@@ -31,11 +31,38 @@ _STORED_EXT = frozenset({"jpg", "jpeg", "png", "webp", "gif", "ogg", "oga", "opu
                          "mov", "webm", "zip"})
 
 
-def bundle_name(form_id: str, result: ExportResult, zone: str = "Asia/Jakarta") -> str:
-    """``<form_id>_<YYYYmmdd-HHMM>.zip`` with the export time in the study zone."""
+def bundle_name(form_id: str, result: ExportResult, zone: str = "Asia/Jakarta", suffix: str = ".zip") -> str:
+    """``<form_id>_<YYYYmmdd-HHMMSS>.zip`` with the export time in the study zone (seconds included, so
+    exports a minute apart never share a name; `place_new` adds ``-2``, ``-3``… when one still does)."""
     at = result.exported_at.astimezone(ZoneInfo(zone)) if result.exported_at else None
-    stamp = at.strftime("%Y%m%d-%H%M") if at else "export"
-    return f"{safe_component(form_id, 'form')}_{stamp}.zip"
+    stamp = at.strftime("%Y%m%d-%H%M%S") if at else "export"
+    return f"{safe_component(form_id, 'form')}_{stamp}{suffix}"
+
+
+def place_new(source: Path, target: Path) -> Path:
+    """Move the finished file ``source`` to ``target`` without ever replacing an existing file: if
+    ``target`` exists, ``<stem>-2<suffix>``, ``-3``… is used. Returns the path written.
+
+    Uses a hard link (atomic "create if absent", so two exports finishing at once cannot take the same
+    name), falling back to an existence check + rename on file systems without hard links (FAT)."""
+    import os
+
+    n = 1
+    while True:
+        candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(source, candidate)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:
+            if candidate.exists():
+                n += 1
+                continue
+            source.replace(candidate)
+            return candidate
+        source.unlink()
+        return candidate
 
 
 def export_bundle(*args, **kwargs) -> Path:
@@ -58,7 +85,8 @@ def write_bundle(
 ) -> ExportResult:
     """Write the workbook and, when ``options.media``, the media files into one zip.
 
-    ``out`` is a folder (the zip gets `bundle_name`) or a path ending in ``.zip``. Other arguments as in
+    ``out`` is a folder (the zip gets `bundle_name`, never replacing an existing file: see `place_new`)
+    or a path ending in ``.zip`` (replaced if it exists: the caller named it). Other arguments as in
     `exports.workbook.export_workbook`. Returns the `ExportResult` whose ``path`` is the zip; files missing
     on disk are counted in the About sheet and ``result.notes``: the export still completes. The zip is written to a temporary
     name and renamed at the end, so a failed export never leaves a half-written bundle.
@@ -70,7 +98,8 @@ def write_bundle(
         xlsx = Path(tmp) / f"{safe_component(form_id, 'form')}.xlsx"
         result = export_workbook(forms, submissions, media, events, xlsx, options, progress, notes=notes,
                                  total=total, text_lengths=text_lengths)
-        target = out / bundle_name(form_id, result, options.timezone) if out.suffix.lower() != ".zip" else out
+        named = out.suffix.lower() == ".zip"
+        target = out if named else out / bundle_name(form_id, result, options.timezone)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
@@ -90,10 +119,14 @@ def write_bundle(
                         info.compress_type = kind
                         with rec.source.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
+                        result.bundled_files += 1
                         if entry.thumb_arcname:
                             thumb = thumbnail_bytes(rec)
                             if thumb is not None:
                                 zf.writestr(entry.thumb_arcname, thumb, compress_type=zipfile.ZIP_STORED)
-        partial.replace(target)
+        if named:
+            partial.replace(target)
+        else:
+            target = place_new(partial, target)
     result.path = target
     return result

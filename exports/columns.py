@@ -19,11 +19,14 @@ Column conventions (KoboToolbox formpack, export-layout.md):
 * image/audio/video/file: ``q`` (file name in the bundle), ``q_URL`` (relative hyperlink),
   ``q_duration_s`` for audio and video;
 * text: ``q`` plus ``q_part2``… when the caller says longer texts exist (Excel's 32,767-character limit);
+* calculate: like text, but a result that is a plain number (``"3"``, ``"-0.25"``) is written as a number;
+  codes with a leading zero (``"01"``) and anything else stay text (FC-10);
 * note: no column.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -330,6 +333,7 @@ def _cols_text(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumn
     cols += [Column(f"{q.cname}_part{i}", f"{label} (part {i})", q.path) for i in range(2, parts + 1)]
     path = q.path
     qual = q.type == "text"
+    numeric = q.type == "calculate"
     nparts = parts
 
     def make(env: EmitEnv) -> Emitter:
@@ -354,13 +358,27 @@ def _cols_text(q: MergedQuestion, lang: str, ctx: PlanContext) -> QuestionColumn
                     if len(chunks) > nparts:
                         tally.cut += 1  # the whole text is still in the Qualitative sheet
                     return
-            row.append(cell(v))
+            if numeric and len(v) <= 17 and _PLAIN_NUMBER(v) is not None and _digits(v) <= 15:
+                n = to_number(v)
+                row.append(n if n.__class__ is not str else cell(v))
+            else:
+                row.append(cell(v))
             if nparts > 1:
                 row.extend([None] * (nparts - 1))
 
         return emit
 
     return QuestionColumns(q, tuple(cols), make)
+
+
+#: A calculation result written as a number: optional minus, no leading zero ("01" is a code and stays
+#: text, FC-10), at most 15 significant digits (what an Excel number keeps exactly), no exponent, no
+#: "+", no spaces. "0", "0.5", "-3", "12.25" are numbers; "01", "1e3", "3.", ".5", "1,5" stay text.
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d{0,14})(?:\.\d{1,14})?").fullmatch
+
+
+def _digits(v: str) -> int:
+    return len(v) - v.count("-") - v.count(".")
 
 
 def _simple(q: MergedQuestion, lang: str, conv_factory: Callable[[EmitEnv], Callable[[str], object]],

@@ -4,10 +4,17 @@
 generators reading ``batch`` submissions at a time, so a 100k-submission export keeps memory flat. Only
 pseudonymous codes leave storage: the respondent code, and the enumerator as ``E-<person row id>``
 (never the Telegram id, display name or a phone number).
+
+Besides the answers, each `SubmissionRecord` carries: ``""`` for every key *asked and left empty* (a
+stored ``skipped`` event, no answer, still relevant: see `skipped_keys`), so the data sheet's
+``_skipped`` column and the Summary's "asked" counts tell skipped from not asked; and ``notes``, the
+typed field notes (``note`` events, plus notes older versions stored as small text files, see
+`legacy_text_note`), which go to the Qualitative sheet and never into the media bundle.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -18,7 +25,8 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from exports.cells import EXCEL_CELL_LIMIT
-from exports.records import EventRecord, MediaRecord, SubmissionRecord
+from exports.records import EventRecord, MediaRecord, NoteRecord, SubmissionRecord
+from questionnaires.interview import Progress
 from questionnaires.model import Form, key_to_path
 from storage.models import Answer, Event, FormVersion, Media, Submission
 from storage.repository import Repository
@@ -108,8 +116,16 @@ def load_source(
             p = key_to_path(path)
             # length() counts characters; a character may take two UTF-16 units in Excel
             lengths[p] = max(lengths.get(p, 0), int(n) * 2 if int(n) * 2 > EXCEL_CELL_LIMIT else int(n))
-    media = list(_media(repo, ids, data_dir, batch))
-    return ExportSource(forms=forms, submissions=_submissions(repo, ids, version_of, batch), media=media,
+    media: list[MediaRecord] = []
+    legacy_notes: dict[str, list[NoteRecord]] = {}
+    for rec in _media(repo, ids, data_dir, batch):
+        if isinstance(rec, NoteRecord):
+            legacy_notes.setdefault(rec.instance_id, []).append(rec)
+        else:
+            media.append(rec)
+    form_of = {v.id: f for v, f in zip([v for v in versions if v.id is not None], forms, strict=True)}
+    return ExportSource(forms=forms, submissions=_submissions(repo, ids, version_of, batch, form_of, legacy_notes),
+                        media=media,
                         events=_events(repo, ids, batch), total=len(ids),
                         text_lengths={p: n for p, n in lengths.items() if n > EXCEL_CELL_LIMIT})
 
@@ -119,8 +135,30 @@ def _chunks(ids: list[int], batch: int) -> Iterator[list[int]]:
         yield ids[i:i + batch]
 
 
-def _submissions(repo: Repository, ids: list[int], version_of: dict[int | None, str],
-                 batch: int) -> Iterator[SubmissionRecord]:
+def skipped_keys(form: Form | None, progress: dict, answers: dict[str, str], skipped: list[str]) -> list[str]:
+    """Which of the ``skipped`` answer keys (keys with a stored ``skipped`` event and no answer) were
+    *asked and left empty*: those still relevant with the submission's final answers. A key skipped and
+    later made irrelevant by another answer is *not asked* (FC-17), so it is dropped. Relevance comes
+    from the engine (`questionnaires.engine.submission_data` keeps relevant keys only); if the engine
+    cannot evaluate the stored state, the events alone decide (nothing is lost). Order is kept."""
+    if not skipped or form is None:
+        return skipped
+    from questionnaires import engine
+
+    try:
+        p = Progress.from_dict(progress) if progress else Progress()
+        trial = dataclasses.replace(p, answers={**answers, **{k: "" for k in skipped}}, stash={})
+        kept = engine.submission_data(form, trial)
+    except Exception:  # a stored state the engine cannot evaluate: trust the events
+        return skipped
+    return [k for k in skipped if k in kept]
+
+
+def _submissions(repo: Repository, ids: list[int], version_of: dict[int | None, str], batch: int,
+                 form_of: dict[int | None, Form] | None = None,
+                 legacy_notes: dict[str, list[NoteRecord]] | None = None) -> Iterator[SubmissionRecord]:
+    form_of = form_of or {}
+    legacy_notes = legacy_notes or {}
     for chunk in _chunks(ids, batch):
         with repo.db.session() as s:
             subs = list(s.exec(select(Submission).where(col(Submission.id).in_(chunk))
@@ -130,9 +168,26 @@ def _submissions(repo: Repository, ids: list[int], version_of: dict[int | None, 
             for a in s.exec(select(Answer).where(col(Answer.submission_id).in_(chunk)).order_by(col(Answer.id))):
                 answers[a.submission_id][a.path] = a.value
                 answered_at[a.submission_id][a.path] = a.answered_at
+            skipped: dict[int, dict[str, None]] = {}  # submission -> skipped keys in event order
+            notes: dict[int, list[Event]] = {}
+            for e in s.exec(select(Event).where(col(Event.submission_id).in_(chunk),
+                                                col(Event.kind).in_(("skipped", "note")))
+                            .order_by(col(Event.at), col(Event.id))):
+                if e.kind == "note":
+                    notes.setdefault(e.submission_id or 0, []).append(e)
+                elif e.question_path and e.question_path not in answers[e.submission_id or 0]:
+                    skipped.setdefault(e.submission_id or 0, {})[e.question_path] = None
         for sub in subs:
             progress = sub.progress or {}
             counts = progress.get("repeat_counts") or {}
+            sid = sub.id or 0
+            values = answers.get(sid, {})
+            if sid in skipped:
+                asked_empty = skipped_keys(form_of.get(sub.form_version_id), progress, values, list(skipped[sid]))
+                values = {**values, **{k: "" for k in asked_empty}}
+            sub_notes = tuple(legacy_notes.get(sub.instance_id, ())) + tuple(
+                NoteRecord(instance_id=sub.instance_id, text=e.new_value or "", captured_at=e.at, key=e.question_path)
+                for e in notes.get(sid, ()))
             yield SubmissionRecord(
                 instance_id=sub.instance_id,
                 form_version=version_of.get(sub.form_version_id, ""),
@@ -145,19 +200,43 @@ def _submissions(repo: Repository, ids: list[int], version_of: dict[int | None, 
                 ended_at=sub.submitted_at or sub.updated_at,
                 submitted_at=sub.submitted_at,
                 review_status="" if sub.review_status == "none" else sub.review_status,
-                answers=answers.get(sub.id or 0, {}),
+                answers=values,
                 repeat_counts={str(k): int(v) for k, v in counts.items()},
-                answered_at=answered_at.get(sub.id or 0, {}),
+                answered_at=answered_at.get(sid, {}),
+                notes=sub_notes,
             )
 
 
-def _media(repo: Repository, ids: list[int], data_dir: Path, batch: int) -> Iterator[MediaRecord]:
+#: Largest stored file read back to recognise an old typed note (see `legacy_text_note`).
+LEGACY_NOTE_MAX_BYTES = 64 * 1024
+
+
+def legacy_text_note(m: Media, data_dir: Path) -> str | None:
+    """The text of a typed field note stored as a file by older versions (kind ``document``, no question,
+    the file's bytes are UTF-8 text equal to the caption), or None for a real file. Such notes are
+    exported as text notes (Qualitative sheet, no ``note_1.bin`` in the bundle)."""
+    if m.question_path is not None or m.kind != "document" or not m.caption:
+        return None
+    if m.mime not in ("application/octet-stream", "text/plain") or m.size_bytes > LEGACY_NOTE_MAX_BYTES:
+        return None
+    try:
+        text = (data_dir / m.path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if text == m.caption else None
+
+
+def _media(repo: Repository, ids: list[int], data_dir: Path, batch: int) -> Iterator[MediaRecord | NoteRecord]:
     for chunk in _chunks(ids, batch):
         with repo.db.session() as s:
             rows = s.exec(select(Media, Submission.instance_id)
                           .join(Submission, col(Submission.id) == col(Media.submission_id))
                           .where(col(Media.submission_id).in_(chunk)).order_by(col(Media.id))).all()
         for m, iid in rows:
+            text = legacy_text_note(m, data_dir)
+            if text is not None:
+                yield NoteRecord(instance_id=iid, text=text, captured_at=m.received_at)
+                continue
             yield MediaRecord(
                 instance_id=iid, key=m.question_path, kind=m.kind, mime=m.mime, sha256=m.sha256,
                 size=m.size_bytes, ext=m.ext, duration_s=m.duration_s, width=m.width, height=m.height,

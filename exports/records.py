@@ -31,6 +31,7 @@ class SubmissionRecord:
     the submission was made with. ``mode`` is ``"enumerator"`` or ``"self"``. ``repeat_counts`` (optional)
     maps a repeat instance key (``"tree[2]/nest"``) to its number of instances so that instances without
     any answer still get a row. ``answered_at`` (optional) maps answer key -> aware time of the answer.
+    ``notes`` are the submission's typed field notes (shown on the Qualitative sheet, no media file).
     """
 
     instance_id: str
@@ -48,6 +49,7 @@ class SubmissionRecord:
     answers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     repeat_counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     answered_at: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)
+    notes: tuple[NoteRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +103,10 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class NoteRecord:
-    """A free text field note written by the enumerator outside any question (aware ``captured_at``)."""
+    """A free text field note written outside any question (``/note …``; aware ``captured_at``).
+    ``key`` is the answer key of the question being asked when it was written, when known."""
 
     instance_id: str
     text: str
     captured_at: datetime | None = None
+    key: str | None = None

@@ -88,15 +88,18 @@ class ExportOptions:
 
 @dataclass(slots=True)
 class ExportResult:
-    """What was written: the .xlsx ``path``, submissions exported, rows per sheet title, counts by
-    status, media files referenced/embedded, texts cut in the data sheet (whole in Qualitative), and
-    notes also shown on the About sheet."""
+    """What was written: the .xlsx ``path``, submissions exported, data rows per sheet title (below the
+    header; the Summary's count is all its rows), counts by status, media files listed on the Media sheet
+    (``media_files``), files actually copied into the zip (``bundled_files``, 0 for a bare .xlsx),
+    thumbnails embedded, texts cut in the data sheet (whole in Qualitative), and notes also shown on
+    the About sheet."""
 
     path: Path
     submissions: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     media_files: int = 0
+    bundled_files: int = 0
     thumbnails: int = 0
     cut_texts: int = 0
     notes: list[str] = field(default_factory=list)
@@ -115,6 +118,47 @@ MEDIA_HEADER = ("_uuid", "question", "kind", "mime", "file", "thumbnail", "bytes
                 "caption", "received_at ({tz})", "received_at (UTC)")
 PARADATA_HEADER = ("_uuid", "at ({tz})", "at (UTC)", "event", "question", "old_value", "new_value",
                    "seconds (spent, or since the previous event)")
+
+
+#: Column widths in characters (Excel's unit): a date-time "2024-02-14 09:55:00" needs 19 (narrower
+#: shows "###" in LibreOffice/Excel), an instance ID (UUID) 36.
+W_DATETIME = 19
+W_UUID = 36
+_META_WIDTHS = {"_uuid": W_UUID, "_submission__uuid": W_UUID, "_version": 16, "_mode": 11, "_enumerator": 11,
+                "_respondent": 11, "_status": 11, "_language": 9, "_duration_s": 11, "_review_status": 13,
+                "_flags": 24, "_skipped": 24, "_index": 8, "_parent_index": 8, "_parent_table_name": 20}
+_TYPE_WIDTHS = {"integer": 10, "decimal": 10, "range": 10, "date": 11, "time": 9, "datetime": W_DATETIME,
+                "select_one": 16, "select_one_from_file": 16, "select_multiple": 24,
+                "select_multiple_from_file": 24, "rank": 24, "text": 32, "calculate": 14, "hidden": 14,
+                "geopoint": 30, "image": 24, "audio": 24, "video": 24, "file": 24, "acknowledge": 10}
+
+
+def column_widths(tp: TablePlan) -> dict[int, float]:
+    """Width per 0-based column of one data/repeat sheet, from the column plan (not the data, so it
+    costs nothing per row): timestamps 19, instance IDs 36, free text 32, one 0/1 (or rank) column per
+    choice 6, numbers 10, geopoint parts 12, media links 24, other metadata by name."""
+    widths: dict[int, float] = {}
+    meta = {c.name: c for c in tp.meta}
+    for i, c in enumerate(tp.columns):
+        if c.path == "" and c.name in meta:
+            widths[i] = W_DATETIME if c.zone else _META_WIDTHS.get(c.name, 12)
+    offset = 0 if tp.table.parent is not None else len(tp.meta)
+    for qc in tp.questions:
+        qtype = qc.question.type
+        for j, c in enumerate(qc.columns):
+            if j == 0:
+                w = _TYPE_WIDTHS.get(qtype, 14)
+            elif qtype in ("select_multiple", "select_multiple_from_file", "rank"):
+                w = 6
+            elif qtype == "geopoint":
+                w = 12
+            elif c.name.endswith("_duration_s"):
+                w = 10
+            else:
+                w = _TYPE_WIDTHS.get(qtype, 14)
+            widths[offset + j] = w
+        offset += len(qc.columns)
+    return widths
 
 
 def _tz_tag(zone_name: str) -> str:
@@ -207,14 +251,16 @@ class _Export:
             links = [i for i, c in enumerate(cols) if c.link]
             zone_notes = [_zone_note(c.zone, self.options.timezone) for c in cols]
             self.streams[t.path] = SheetStream(wb, titles, title, self.headers(cols), link_cols=links,
-                                               max_rows=self.options.max_rows, notes=zone_notes)
+                                               max_rows=self.options.max_rows, notes=zone_notes,
+                                               widths=column_widths(tp))
             self.emitters[t.path] = [qc.make(env) for qc in tp.questions]
             self._tables[t.path] = (self.streams[t.path], self.emitters[t.path])
         self._main_title = self.streams[""].base_title
         tag = self.tag
         qual_cols = [h.format(tz=tag) for h in QUAL_HEADER]
         self.qual = SheetStream(wb, titles, titles.take("Qualitative"), [qual_cols], link_cols=[9],
-                                wrap_cols=[7], widths={4: 30, 7: 60, 13: 15, 14: 15, 15: 30},
+                                wrap_cols=[7], widths={0: W_UUID, 3: 24, 4: 30, 7: 60, 11: W_DATETIME,
+                                                       12: W_DATETIME, 13: 15, 14: 15, 15: 30},
                                 autofilter=True, max_rows=self.options.max_rows)
         self.media_title = titles.take("Media")
         self.summary_title = titles.take("Summary")
@@ -310,7 +356,7 @@ class _Export:
             main_stream.append(row)
             if has_repeats:
                 self._repeats(rec, ctx, n)
-            if ctx.qual or iid in self.index.by_instance or iid in self.notes_by:
+            if ctx.qual or rec.notes or iid in self.index.by_instance or iid in self.notes_by:
                 self._qualitative(rec, ctx)
         if progress is not None:
             progress(seen, max(total_n, seen))
@@ -437,15 +483,18 @@ class _Export:
                 r = entry.record
                 if r.key is None:
                     emit("(field note)", None, r.kind, r.caption, entry.arcname, r.duration_s, r.captured_at)
-        for note in self.notes_by.get(iid, ()):
-            emit("(field note)", None, "text", note.text, None, None, note.captured_at)
+        for note in (*rec.notes, *self.notes_by.get(iid, ())):
+            if note.text:
+                emit("(field note)", cell(f"written at {note.key}") if note.key else None, "text", note.text,
+                     None, None, note.captured_at)
 
     # --------------------------------------------------------------------------------- paradata
     def _paradata(self, events: Iterable[EventRecord]) -> None:
         tag = self.tag
         stream = SheetStream(self.wb, self.titles, self.paradata_title,
                              [[h.format(tz=tag) for h in PARADATA_HEADER]], autofilter=True,
-                             max_rows=self.options.max_rows)
+                             max_rows=self.options.max_rows,
+                             widths={0: W_UUID, 1: W_DATETIME, 2: W_DATETIME, 3: 11, 4: 26, 5: 20, 6: 20, 7: 12})
         cell = self.text.cell
         ids = self.result.instance_ids
         zone = self.zone
@@ -539,12 +588,16 @@ class _Export:
         ws.column_dimensions["A"].width = 24
         ws.column_dimensions["B"].width = 36
         r = 0
+        gap = 0
         charts: list[tuple[BarChart, int]] = []
         for tp in self.plan.tables:
             for qc in tp.questions:
                 mq = qc.question
                 if not mq.question.is_select:
                     continue
+                for _ in range(gap):  # blank rows between tables only: none after the last one
+                    ws.append([])
+                    r += 1
                 asked = self.tally.asked.get(mq.path, 0)
                 counts = self.tally.counts.get(mq.path, Counter())
                 label = pick(mq.question.labels, lang) or mq.name
@@ -580,16 +633,12 @@ class _Export:
                     chart.add_data(Reference(ws, min_col=3, min_row=first, max_row=last), titles_from_data=False)
                     chart.set_categories(Reference(ws, min_col=2, min_row=first, max_row=last))
                     charts.append((chart, first - 2))
-                ws.append([])
-                r += 1
                 rows_needed = int(max(4.0, 0.6 * len(names) + 2) / 0.5) + 1
-                pad = max(0, rows_needed - (len(names) + 3))
-                for _ in range(pad):
-                    ws.append([])
-                    r += 1
+                gap = 1 + max(0, rows_needed - (len(names) + 3))
         for chart, at in charts:
             ws.add_chart(chart, f"F{at + 1}")
         self.summary_charts = len(charts)
+        self.result.rows[self.summary_title] = r
 
     # --------------------------------------------------------------------------------- codebook
     def _codebook(self) -> None:
@@ -703,7 +752,11 @@ class _Export:
             ("q_URL", "relative link to the file in media/ (open from the unzipped bundle)"),
             ("q_part2 …", "continuation of a text longer than Excel's 32,767 characters"),
             ("_index / _parent_index", "row key in its sheet / row key of the parent row"),
-            ("_skipped", "answer keys that were asked and left empty (empty cell = not asked or skipped)"),
+            ("_skipped", "answer keys that were asked and left empty (skipped), space-separated; a question "
+                         "not asked (not relevant) is not listed. Both leave the question's cell empty"),
+            ("_flags", "automatic quality flags (e.g. too fast), space-separated"),
+            ("calculate columns", "a plain-number result is a number; codes like 01 stay text"),
+            ("(field note)", "Qualitative: a note written outside any question (typed text, voice, photo)"),
         ]
         rows += [[a, b] for a, b in legend]
         if self.tally.cut:

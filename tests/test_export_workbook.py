@@ -76,7 +76,7 @@ def test_every_question_type_round_trips_with_real_types(tmp_path):
     assert (row["vid"], row["vid_URL"], row["vid_duration_s"], row["fil"], row["fil_URL"]) == (
         "v.mp4", None, None, "f.pdf", None)
     assert "fil_duration_s" not in row and "img_duration_s" not in row
-    assert row["calc"] == "84"  # calculation results stay text (a "01" must keep its zero)
+    assert row["calc"] == 84  # a plain-number calculation result is a number ("01" stays text: FC-10)
     assert row["ack"] == "OK"
     assert "nt" not in row  # notes hold no value
     ws = cells(out, "types")
