@@ -121,6 +121,7 @@ _T: dict[str, tuple[str, str]] = {
     "submitted": ("Terima kasih! Jawaban telah dikirim.", "Thank you! Your answers have been submitted."),
     "summary": ("Ringkasan: {n} jawaban, ID {instance}.", "Summary: {n} answers, ID {instance}."),
     "already_submitted": ("Sudah dikirim.", "Already submitted."),
+    "not_complete": ("Masih ada pertanyaan yang perlu dijawab.", "Some questions still need an answer."),
     "survey_already_submitted": (
         "Anda sudah mengisi survei ini. Terima kasih! Jawaban Anda sudah kami terima.",
         "You have already answered this survey. Thank you! We have your answers.",

@@ -88,6 +88,16 @@ class Outcome:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """Outcome of `Services.submit` (see there)."""
+
+    status: Literal["submitted", "already", "incomplete"]
+    submission: Submission
+    answered: int
+    step: Step | None = None
+
+
 @dataclass
 class Services:
     """Shared objects of one running bot. ``clock`` returns aware UTC datetimes (tests may freeze it)."""
@@ -318,19 +328,25 @@ class Services:
                 return self.apply(submission_id, Jump(item.key), update_id=update_id, person_id=person_id)
         return None
 
-    def submit(self, submission_id: int, *, update_id: int | None, person_id: int | None) -> tuple[bool, Submission, int]:
-        """Submit the interview (relevant answers only). Returns (newly submitted?, submission, number of
-        answered questions, calculations not counted);
-        False for a double tap or a re-delivered update (FC-21)."""
+    def submit(self, submission_id: int, *, update_id: int | None, person_id: int | None) -> SubmitResult:
+        """Submit the interview (relevant answers only, FC-17) if every relevant question is done.
+
+        ``status``: ``submitted`` (now), ``already`` (a double tap or a re-delivered update: FC-21), or
+        ``incomplete`` (e.g. Submit tapped on an old review after an edit made new questions relevant:
+        ``step`` is where the interview stands). ``answered`` counts answered questions (no calculations).
+        """
         sub, form, progress = self.load(submission_id)
         data = engine.submission_data(form, progress)
         asked = sum(1 for key in data if self._is_asked(form, key))
         if sub.status == "submitted":
-            return False, sub, asked
+            return SubmitResult("already", sub, asked)
+        step = engine.current_prompt(form, progress, now=self.local_now())
+        if not isinstance(step, Completed):
+            return SubmitResult("incomplete", sub, asked, step)
         with self.writing():
             ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
                                   progress=progress, person_id=person_id)
-        return ok, self.repo.get_submission(submission_id), asked
+        return SubmitResult("submitted" if ok else "already", self.repo.get_submission(submission_id), asked)
 
     @staticmethod
     def _is_asked(form: Form, key: str) -> bool:

@@ -114,3 +114,22 @@ async def test_respondent_who_submitted_is_not_started_again_by_the_same_link(tm
         await h.do(u.tap("English"))
         assert "already answered this survey" in u.last_text()
         assert len(await asyncio.to_thread(h.svc.repo.submissions_of, person.id)) == 1
+
+
+async def test_submit_on_an_old_review_after_an_edit_opened_new_questions_is_refused(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        u, _, sub_id = await start_respondent(h, 6501)
+        await answer_until_done(h, u, sub_id, SPEC)
+        old_review = u.last_message().message_id
+        item = next(label for label in buttons(u) if label == "✎ 7")  # the platforms question
+        await h.do(u.tap(item))
+        assert "which social media platforms" in u.last_text()
+        await h.do(u.tap("Other"))
+        await h.do(u.tap("Done ✔"))
+        assert "Please specify" in u.last_text()  # a new required question became relevant
+        # the review shown before the edit still has its Submit button in the chat history
+        tap = await h.do(u.tap_data(next(d for row in u.message(old_review).inline_buttons()
+                                         for label, d in row if label == "✅ Submit") or "", message_id=old_review))
+        assert u.callback_answer(tap).text == "Some questions still need an answer."
+        assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).status == "in_progress"
+        assert "Please specify" in u.last_text()

@@ -300,12 +300,17 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     if cb.op in ("t", "p"):
         return await _toggle_or_page(context, message, sub, cb, lang)
     if cb.op == "S":
-        ok, sub, n = await call(svc.submit, sub_id, update_id=update.update_id, person_id=person.id)
-        if not ok:
+        result = await call(svc.submit, sub_id, update_id=update.update_id, person_id=person.id)
+        if result.status == "already":
             return t(lang, "already_submitted")
         await edit_markup(context, chat_id, message.message_id, None)
+        if result.status == "incomplete":
+            assert result.step is not None
+            await show_step(context, chat_id, result.submission, result.step, lang)
+            return t(lang, "not_complete")
         await send(context, chat_id, [Rendered(t(lang, "submitted") + "\n" +
-                                               t(lang, "summary", n=n, instance=sub.instance_id[:8]),
+                                               t(lang, "summary", n=result.answered,
+                                                 instance=result.submission.instance_id[:8]),
                                                ReplyKeyboardRemove())])
         return None
     if cb.op == "v":
