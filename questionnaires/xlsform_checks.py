@@ -232,8 +232,16 @@ def check_rows(
             if column == "calculation" and r.name:
                 calc_refs[r.name] = (r, refs)
         default = r.data.get("default")
-        if isinstance(default, str) and default.strip() and _dynamic_default(default, r.type):
-            parsed = _parse(r, "default", default, problems)
+        # The engine compiles a default holding "${" or "(" as an expression, even where pyxform would
+        # call it plain text ("anything (at all)"): check it here, or the interview fails when it starts.
+        if isinstance(default, str) and default.strip() and (
+            _dynamic_default(default, r.type) or "${" in default or "(" in default
+        ):
+            extra = "" if _dynamic_default(default, r.type) else (
+                " Suara reads a default holding ${ or ( as an expression: for plain text write it in quotes, "
+                "e.g. 'anything (at all)'."
+            )
+            parsed = _parse(r, "default", default, problems, extra=extra)
             if parsed is not None:
                 check_refs(r, "default", parsed.references)
         trigger = r.data.get("trigger")
@@ -250,7 +258,9 @@ def check_rows(
     return problems
 
 
-def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -> ParsedExpression | None:
+def _parse(
+    r: SurveyRow, column: str, value: str, problems: list[FormProblem], *, extra: str = ""
+) -> ParsedExpression | None:
     source = _LOOP_PLACEHOLDER.sub("x", value) if r.in_loop else value
     try:
         return parse_expression(source)
@@ -263,7 +273,7 @@ def _parse(r: SurveyRow, column: str, value: str, problems: list[FormProblem]) -
         problems.append(FormProblem(
             "survey", r.number, column, "bad-expression",
             f"{exc} in {_quoted(value)} — correct the {column} expression (XPath 1.0 with the ODK functions, "
-            f"see https://xlsform.org/en/#formulas).{cut}",
+            f"see https://xlsform.org/en/#formulas).{cut}{extra}",
         ))
         return None
 

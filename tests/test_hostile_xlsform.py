@@ -22,7 +22,7 @@ from bot.cli import main
 from questionnaires import engine
 from questionnaires.errors import FormError
 from questionnaires.expressions import ExpressionError, parse
-from questionnaires.interview import Completed, Rejected, Text
+from questionnaires.interview import Asked, Completed, Rejected, Text
 from questionnaires.xlsform import load_xlsform
 from questionnaires.xlsform_scan import MAX_NESTING
 
@@ -170,11 +170,22 @@ def test_valid_and_dynamic_defaults_still_load() -> None:
         ("date", "dt", "Date", "2024-03-05"),
         ("date", "dyn", "Today", "today()"),
         ("select_multiple yn", "m", "M", "yes no"),
-        ("text", "t", "T", "anything (at all)"),
+        ("text", "t", "T", "anything at all"),
+        ("text", "quoted", "Q", "'anything (at all)'"),
     ]
     form = load_xlsform(xlsx(rows, [("list_name", "name", "label"), ("yn", "yes", "Y"), ("yn", "no", "N")]),
                         filename="defaults.xlsx")
     assert form.by_name("n").bind.default == "5"  # type: ignore[union-attr]
+    assert isinstance(engine.start(form, None, now=NOW), Asked)  # the engine compiles every default
+
+
+@pytest.mark.parametrize("default", ["anything (at all)", "${", "${a", "concat(${a}"])
+def test_default_the_engine_would_read_as_a_broken_expression_is_refused_at_load(default: str) -> None:
+    """Found by fuzzing: the engine compiles a default holding ``${`` or ``(`` as an expression, so a
+    form the reader accepted failed with FormError when an interview started."""
+    err = refused(xlsx([("type", "name", "label", "default"), ("text", "a", "A", ""), ("text", "t", "T", default)]))
+    assert all((p.sheet, p.row, p.column) == ("survey", 3, "default") for p in err.problems)
+    assert "bad-expression" in err.codes()
 
 
 def test_relevant_that_uses_its_own_question_is_refused() -> None:
