@@ -12,9 +12,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, Mes
 from bot.emulator import Emulator
 from bot.emulator.harness import build_app, polling
 
+#: PTB deprecation warnings fail these tests: the emulator tests read PTB objects the forward-compatible way.
+pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
+
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    # Opt in to PTB's next-major behaviour (durations / retry_after as datetime.timedelta): PTB 22.2+
+    # warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
     with Emulator() as e:
         yield e
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterator
@@ -20,8 +21,15 @@ from bot.emulator.harness import build_app, polling
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+#: PTB deprecation warnings fail these tests: the emulator tests read PTB objects the forward-compatible way.
+pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
+
+
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    # Opt in to PTB's next-major behaviour (durations / retry_after as datetime.timedelta): PTB 22.2+
+    # warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
     with Emulator() as e:
         yield e
 
@@ -50,7 +58,7 @@ async def test_voice_photo_and_photo_as_file_download_exact_bytes(emu: Emulator)
         assert msg is not None
         if msg.voice:
             kind, ref = "voice", msg.voice
-            assert msg.voice.mime_type == "audio/ogg" and msg.voice.duration == 3
+            assert msg.voice.mime_type == "audio/ogg" and msg.voice.duration == dt.timedelta(seconds=3)
         elif msg.photo:
             kind, ref = "photo", msg.photo[-1]
             sides = [p.width for p in msg.photo]
