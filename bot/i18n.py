@@ -137,6 +137,10 @@ _T: dict[str, tuple[str, str]] = {
         "Thank you for your time. Without consent the interview does not continue and no answers are kept.",
     ),
     "answered_mark": ("✔ {value}", "✔ {value}"),
+    "edit_not_read": (
+        "Pesan yang diedit tidak dibaca ulang. Untuk mengubah jawaban, pakai /back atau /review.",
+        "Edited messages are not read again. To change an answer, use /back or /review.",
+    ),
     "media_received": ("diterima", "received"),
     "skip_with_command": ("Lewati dengan /skip.", "Skip with /skip."),
     "skipped_mark": ("— (dilewati)", "— (skipped)"),

@@ -133,3 +133,14 @@ async def test_submit_on_an_old_review_after_an_edit_opened_new_questions_is_ref
         assert u.callback_answer(tap).text == "Some questions still need an answer."
         assert (await asyncio.to_thread(h.svc.repo.get_submission, sub_id)).status == "in_progress"
         assert "Please specify" in u.last_text()
+
+
+async def test_editing_a_sent_answer_is_not_silently_ignored(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as h:
+        u, _, sub_id = await start_respondent(h, 6601)
+        await answer_until(h, u, sub_id, SPEC, "respondent/age")
+        await h.do(u.send_text("34"))
+        assert u.last_message_id is not None
+        await h.do(u.edit_text(u.last_message_id, "43"))
+        assert "use /back or /review" in u.last_text()
+        assert (await asyncio.to_thread(h.svc.repo.answers_of, sub_id))["respondent/age"] == "34"

@@ -64,8 +64,8 @@ MEDIA_FILTER = (filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO | 
 
 
 def register_all(app: Application) -> None:
-    """Add every handler and the error handler to ``app``. Only new messages count (edited messages,
-    e.g. live-location updates, are ignored)."""
+    """Add every handler and the error handler to ``app``. Only new messages answer questions; an edited
+    text gets a hint how to change an answer; live-location edits are ignored."""
     msg = filters.UpdateType.MESSAGE
     commands = {
         "start": onboarding.cmd_start,
@@ -88,6 +88,7 @@ def register_all(app: Application) -> None:
     app.add_handler(MessageHandler(msg & MEDIA_FILTER, media.on_media))
     app.add_handler(MessageHandler(msg & filters.TEXT & ~filters.COMMAND, interview.on_text))
     app.add_handler(MessageHandler(msg & filters.COMMAND, on_unknown_command))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.TEXT, interview.on_edited_text))
     app.add_handler(ChatMemberHandler(errors.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(errors.on_error)
     __import__("bot.handlers.study", fromlist=["register"]).register(app)  # issue 6: study ops + authz gate

@@ -218,6 +218,13 @@ async def on_text(update: Update, context: Context) -> None:
     await show_outcome(context, chat_id, outcome, person.language)
 
 
+async def on_edited_text(update: Update, context: Context) -> None:
+    """An edit of an already sent answer: answers are read once, so say how to change one (/back,
+    /review) instead of ignoring the edit silently. (Live-location edits are not routed here.)"""
+    person = await person_of(update, context)
+    await send_text(context, update.effective_chat.id, t(person.language, "edit_not_read"))  # type: ignore[union-attr]
+
+
 async def on_location(update: Update, context: Context) -> None:
     """A shared location: answers a geopoint question, else (enumerator, once per interview) paradata."""
     message = update.effective_message
