@@ -14,7 +14,8 @@ this one. Printed: answers per second sustained (all users together, wall time) 
 to the bot having sent its reply (p50 / p99, milliseconds). The overall 30 msg/s limiter is disabled
 here (the emulator is not Telegram) so the figure is Suara's own ceiling. Runs on a SQLite file, and on
 PostgreSQL when 127.0.0.1:5432 answers (``--postgres auto``). Target: >= 300 answers/s, p99 < 50 ms.
-Nothing is asserted.
+For comparison it also prints the ceiling set by the engine + one database transaction per answer
+(`Services.apply` in a loop, no Telegram). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -164,6 +165,32 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int) 
           f"max={lat_ms[-1]:6.1f} ms   answers in database: {stored}")
 
 
+def storage_ceiling(database_url: str, label: str, n: int = 200) -> None:
+    """For comparison: the same answers through `Services.apply` alone (engine + one transaction each,
+    no Telegram, no HTTP), one after another. The bot cannot beat this figure."""
+    from questionnaires.interview import Text
+    from questionnaires.xlsform import load_xlsform
+
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = Services.open(Settings(token="x", data_dir=Path(tmp), database_url=database_url), publish_shipped=False)
+        try:
+            xlsx = bench_form(n)
+            fv = svc.repo.publish_form(load_xlsform(xlsx, filename="bot_bench.xlsx"), xlsx, now=svc.now())
+            person = svc.person_for(1, "bench", "en")
+            started = svc.start(person, fv.id, mode="self", update_id=None)  # type: ignore[arg-type]
+            assert started is not None
+            sub_id = started[0].id
+            t0 = time.perf_counter()
+            for i in range(n):
+                out = svc.apply(sub_id, Text(str(20 + i)), update_id=10_000 + i, person_id=person.id)  # type: ignore[arg-type]
+                assert out.status in ("asked", "completed"), out.status
+            wall = time.perf_counter() - t0
+        finally:
+            svc.close()
+    print(f"{label:<11} engine + storage only (no Telegram): {n / wall:7.1f} answers/s, "
+          f"{wall / n * 1000:5.1f} ms per answer, one after another")
+
+
 def pg_available() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
@@ -196,10 +223,16 @@ def main() -> int:
     args = parser.parse_args()
     print(f"bot_bench: {args.users} users x {args.answers} answers, real HTTP to the emulator on 127.0.0.1")
     asyncio.run(run_once("", "sqlite", args.users, args.answers))
+    storage_ceiling("", "sqlite")
     if args.postgres == "yes" or (args.postgres == "auto" and pg_available()):
         url, schema = pg_schema_url()
         try:
             asyncio.run(run_once(url, "postgresql", args.users, args.answers))
+        finally:
+            pg_drop(schema)
+        url, schema = pg_schema_url()
+        try:
+            storage_ceiling(url, "postgresql")
         finally:
             pg_drop(schema)
     elif args.postgres == "auto":
