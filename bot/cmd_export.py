@@ -5,7 +5,11 @@
     suara export jambi_voter_survey --lang en --headers both --status submitted,paused --since 2024-02-01
 
 Reads the same data directory / database as ``suara run``; never needs the bot token. The workbook
-layout is described in ``../shared/design/export-layout.md`` and `exports.workbook`.
+layout is described in ``../shared/design/export-layout.md`` and `exports.workbook`. Into a folder the
+file is ``<form_id>_<YYYYmmdd-HHMMSS>.zip`` (or ``.xlsx``), with ``-2``, ``-3``… rather than replacing an
+earlier export. Like the chat's /export, pending quality checks run first and ``_flags`` is filled
+(`bot.study_export`). The printed line counts what is in the file: media files copied into the zip
+(none with ``--no-media``).
 """
 
 from __future__ import annotations
