@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -125,6 +125,15 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One write transaction on a Core `Connection` (no ORM unit of work): ``BEGIN IMMEDIATE`` on
+        SQLite, committed (fsynced under ``synchronous=FULL``) on normal exit, rolled back on an
+        exception (which propagates). The repository's hot path (`Repository.apply_step`) uses it: the
+        same guarantees as `write` at a fraction of the CPU per transaction."""
+        with self._write_engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         """Dispose of the connection pool (idempotent)."""
