@@ -115,6 +115,14 @@ class _Loader:
         self._check_survey_sheet()
         scan = SurveyScanner(self.book, self._setting_lc, self.default_language_raw).scan()
         problems = list(scan.problems)
+        for wanted in ("choices", "settings"):
+            near = _near_sheet(self.book.sheet_names, wanted)
+            if near is not None:
+                problems.append(FormProblem(
+                    near, None, None, "sheet-name-spaces",
+                    f"this sheet's name has spaces around it, so it is not read as the {wanted} sheet — "
+                    f"rename it to exactly {wanted}.",
+                ))
         problems.extend(formula_problems(self.src.data))
         problems.extend(check_rows(scan.rows, metadata_names=scan.metadata_names))
         allow_dup = aliases.yes_no.get(self._setting_lc.get("allow_choice_duplicates", "no"), False)
@@ -244,9 +252,11 @@ class _Loader:
         book = self.book
         if book.survey_header is None and book.survey is None:
             names = ", ".join(repr(n) for n in (book.sheet_names or [])) or "none"
+            near = _near_sheet(book.sheet_names, "survey")
+            hint = f" The sheet {near!r} has spaces around its name: rename it to exactly survey." if near else ""
             raise FormError.single(
                 f"there is no sheet named \"survey\" (sheets found: {names}) — rename the sheet that "
-                "holds the questions to \"survey\".",
+                f"holds the questions to \"survey\".{hint}",
                 code="no-survey-sheet",
             )
         if not any(row for row in (book.survey or [])):
@@ -255,6 +265,18 @@ class _Loader:
                 "(type, name, label).",
                 code="empty-survey", sheet="survey",
             )
+
+def _near_sheet(sheet_names: list[str] | None, wanted: str) -> str | None:
+    """The sheet that is ``wanted`` but for white space around its name (``"survey "``), else ``None``.
+
+    pyxform ignores sheets whose names are not exactly one of its own (any case), so such a sheet's
+    rows are never read; the messages then say why.
+    """
+    for name in sheet_names or []:
+        if name != name.strip() and name.strip().lower() == wanted:
+            return name
+    return None
+
 
 def _check_form_id(form_id: str, from_settings: bool) -> list[FormProblem]:
     """A problem when the form_id looks like a path (``../../x``, ``a/b``), starts with a dot, holds a

@@ -554,3 +554,41 @@ def test_a_huge_file_is_refused_by_its_size(tmp_path: Path) -> None:
     with pytest.raises(FormError) as info:
         load_xlsform(sparse)
     assert info.value.codes() == ["too-large"] and "150 MB" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------- sheet names
+def _sheets(names: Sequence[str]) -> bytes:
+    wb = Workbook()
+    for i, name in enumerate(names):
+        ws = wb.active if i == 0 else wb.create_sheet(name)
+        ws.title = name
+        if name.strip().lower() == "survey":
+            ws.append(["type", "name", "label"])
+            ws.append(["select_one yn", "a", "A"])
+        elif name.strip().lower() == "choices":
+            ws.append(["list_name", "name", "label"])
+            ws.append(["yn", "y", "Y"])
+        else:
+            ws.append(["form_id", "version"])
+            ws.append(["f", "7"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_survey_sheet_name_with_a_trailing_space_is_explained() -> None:
+    err = refused(_sheets(["survey ", "choices"]))
+    assert err.codes() == ["no-survey-sheet"] and "'survey ' has spaces around its name" in str(err)
+
+
+@pytest.mark.parametrize("name", [" Choices ", "settings "])
+def test_choices_or_settings_sheet_name_with_spaces_is_refused_not_ignored(name: str) -> None:
+    """pyxform skips a sheet whose name is not exactly its own: its choices or settings were lost."""
+    err = refused(_sheets(["survey", "choices", name] if name.startswith("settings") else ["survey", name]))
+    p = next(p for p in err.problems if p.code == "sheet-name-spaces")
+    assert p.sheet == name and name.strip().lower() in p.message
+
+
+def test_sheet_names_in_any_case_and_order_still_load() -> None:
+    form = load_xlsform(_sheets(["notes", "Choices", "SURVEY", "Settings"]), filename="s.xlsx")
+    assert [c.name for c in form.questions()[0].choices] == ["y"] and form.version == "7"
