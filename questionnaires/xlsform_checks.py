@@ -31,6 +31,7 @@ from questionnaires.errors import FormProblem
 from questionnaires.expressions import ExpressionError, parse
 from questionnaires.interview import Text
 from questionnaires.model import Form
+from questionnaires.xlsform_types import language_code
 
 #: ``${name}`` as XLSForm writes references (name: letters, digits, ``_ - .``).
 REFERENCE = re.compile(r"\$\{\s*([^{}\s]*)\s*\}")
@@ -471,12 +472,15 @@ def check_language_headers(sheets: Mapping[str, Sequence[Any] | None]) -> list[F
     list holding one dict whose keys are the headers). ``label::`` (nothing after ``::``), ``label::()``
     and ``label::English (en`` (unbalanced parentheses) would otherwise become languages with an empty
     or garbled code that the bot offers to respondents. Media columns (``media::image::English (en)``)
-    are checked the same way. Source: XLSForm spec, "Multiple language support".
+    are checked the same way. Two columns of one kind that give the same language code
+    (``label::English (en)`` and ``label::English(en)``) are refused too: one would be dropped.
+    Source: XLSForm spec, "Multiple language support".
     """
     problems: list[FormProblem] = []
     for sheet, header in sheets.items():
         if not header:
             continue
+        seen: dict[tuple[str, str], str] = {}  # (column, language code) -> first header
         for h in (str(k) for k in header[0]):
             parts = h.split("::")
             base = parts[0].strip().lower()
@@ -484,9 +488,20 @@ def check_language_headers(sheets: Mapping[str, Sequence[Any] | None]) -> list[F
                 lang = parts[1]
             elif len(parts) == 3 and base in ("media", "image", "audio", "video"):
                 lang = parts[2]
+                base = f"{base}::{parts[1].strip().lower()}"
             else:
                 continue
             text = lang.strip()
+            slot = (base, language_code(text))
+            if text and slot in seen:
+                problems.append(FormProblem(
+                    sheet, 1, h, "duplicate-language-column",
+                    f"the columns {seen[slot]!r} and {h!r} are both {base} in the language "
+                    f"{slot[1]!r}, so one of them would be ignored — delete one, or give each its own "
+                    "language code, e.g. label::English (en) and label::Indonesian (id).",
+                ))
+                continue
+            seen.setdefault(slot, h)
             usable = any(ch.isalnum() for ch in text.replace("(", "").replace(")", ""))
             balanced = text.count("(") == text.count(")") <= 1 and text.find("(") <= text.find(")")
             if not usable or not balanced:

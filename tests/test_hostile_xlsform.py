@@ -592,3 +592,10 @@ def test_choices_or_settings_sheet_name_with_spaces_is_refused_not_ignored(name:
 def test_sheet_names_in_any_case_and_order_still_load() -> None:
     form = load_xlsform(_sheets(["notes", "Choices", "SURVEY", "Settings"]), filename="s.xlsx")
     assert [c.name for c in form.questions()[0].choices] == ["y"] and form.version == "7"
+
+
+def test_two_label_columns_for_one_language_code_are_refused() -> None:
+    """``label::English (en)`` and ``label::English(en)`` both give "en": the second was dropped silently."""
+    err = refused(xlsx([("type", "name", "label::English (en)", "label::English(en)"), ("text", "a", "A", "B")]))
+    p = err.problems[0]
+    assert (p.sheet, p.row, p.column, p.code) == ("survey", 1, "label::English(en)", "duplicate-language-column")
