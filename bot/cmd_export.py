@@ -122,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     from zoneinfo import ZoneInfo
 
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.study_data import check_pending
     from bot.study_export import flags_by_instance, with_flags
     from exports import ExportOptions, export_workbook, write_bundle
@@ -131,10 +134,25 @@ def run(args: argparse.Namespace) -> int:
     from storage.media import MediaStore
     from storage.repository import Repository
 
-    if not settings.data_dir.exists() and not args.database_url:
+    if not settings.data_dir.is_dir() and not args.database_url:
         print(f"suara export: no data directory at {settings.data_dir} (use --data-dir)", file=sys.stderr)
         return 1
-    db = open_database(settings.resolved_database_url())
+    url = settings.resolved_database_url()
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError as exc:
+        print(f"suara export: cannot use database URL {url!r}: {exc}", file=sys.stderr)
+        return 1
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        # exporting must never create an empty database where the user pointed by mistake
+        print(f"suara export: no Suara database at {parsed.database} (is --data-dir right?)", file=sys.stderr)
+        return 1
+    try:
+        db = open_database(url)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"suara export: cannot open the database ({parsed.get_backend_name()}): "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     try:
         repo = Repository(db, MediaStore(settings.data_dir))
         try:
@@ -171,6 +189,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             bar.close()
             print(f"suara export: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # an output path under a file, a read-only folder, a full disk
+            bar.close()
+            print(f"suara export: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         bar.close()
     finally:

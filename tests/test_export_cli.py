@@ -78,3 +78,37 @@ def test_suara_export_bad_input_is_a_clear_message(filled, tmp_path, capsys, arg
     code = main(["export", *argv, "--data-dir", str(filled), "--out", str(tmp_path), "--env-file", ""])
     assert code == 1
     assert message in capsys.readouterr().err
+
+
+# --- bad places: a clear line and exit 1, never a traceback, never a new empty database -----------------
+def test_export_from_a_folder_without_a_database_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "jambi_voter_survey", "--data-dir", str(empty), "--env-file", ""]) == 1
+    assert "no Suara database" in capsys.readouterr().err
+    assert list(empty.iterdir()) == []
+
+
+def test_export_with_a_data_dir_that_is_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    f = tmp_path / "afile"
+    f.write_text("x")
+    assert main(["export", "jambi_voter_survey", "--data-dir", str(f), "--env-file", ""]) == 1
+    assert "no data directory" in capsys.readouterr().err
+
+
+def test_export_with_a_garbage_database_url(filled, capsys):
+    assert main(["export", "jambi_voter_survey", "--data-dir", str(filled), "--database-url", "garbage://x",
+                 "--env-file", ""]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("suara export: cannot") and "Traceback" not in err
+
+
+def test_export_out_under_a_regular_file(filled, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert main(["export", "jambi_voter_survey", "--data-dir", str(filled), "--out", str(blocker / "x"),
+                 "--env-file", ""]) == 1
+    assert "cannot write to" in capsys.readouterr().err
+    assert blocker.read_text() == "x"
