@@ -144,7 +144,7 @@ _T: dict[str, tuple[str, str]] = {
     "media_received": ("diterima", "received"),
     "skip_with_command": ("Lewati dengan /skip.", "Skip with /skip."),
     "skipped_mark": ("— (dilewati)", "— (skipped)"),
-    "add_another": ("Tambah {label} lagi?", "Add another {label}?"),
+    "location_skipped": ("✔ Lokasi dilewati", "✔ Location skipped"),
     "btn_yes": ("Ya", "Yes"),
     "btn_no": ("Tidak", "No"),
     "btn_done": ("Selesai ✔", "Done ✔"),
@@ -243,7 +243,7 @@ _T: dict[str, tuple[str, str]] = {
     "status_paused": ("dijeda", "paused"),
     "status_submitted": ("terkirim", "submitted"),
     "status_discarded": ("dibatalkan", "discarded"),
-    "at_question": ("pertanyaan {n}/{total}", "question {n}/{total}"),
+    "at_question": ("pertanyaan {marker}", "question {marker}"),
     "at_review": ("tinjauan", "review"),
     # ---- errors
     "error_generic": (

@@ -233,12 +233,28 @@ def how_to_answer(prompt: Prompt, lang: str) -> str:
         return t(lang, "how_text")
 
 
+def progress_marker(number: int, total: int) -> str:
+    """The chat progress marker: ``"5/~23"``, or ``""`` when ``number`` is 0 (repeat prompts).
+
+    ``total`` is the engine's estimate of how many questions will be asked (it grows or shrinks as
+    answers make questions relevant), so it is shown with ``~`` like ``suara try`` does, and never below
+    ``number``: an enumerator never reads "18/16" (the estimate is raised to the position instead)."""
+    if number <= 0:
+        return ""
+    if total <= 0:
+        return str(number)
+    total = max(total, number)
+    return f"{number}/~{total}"
+
+
 def prompt_text(prompt: Prompt, lang: str) -> str:
-    """The message text of a prompt: ``"5/23"`` marker, section, label, hint, current value, how-to."""
+    """The message text of a prompt: ``"5/~23"`` marker (`progress_marker`), section, label, hint, current
+    value, how-to. A repeat prompt's label is already the engine's phrased question ("Add another …?",
+    in the interview language), shown once as it is."""
     if prompt.kind == "repeat":
-        return t(lang, "add_another", label=prompt.label)
+        return prompt.label
     lines: list[str] = []
-    marker = f"{prompt.number}/{prompt.total}" if prompt.total else (str(prompt.number) if prompt.number else "")
+    marker = progress_marker(prompt.number, prompt.total)
     section = " › ".join(x for x in prompt.group_labels if x)
     head = " · ".join(x for x in (marker, section) if x)
     if head:

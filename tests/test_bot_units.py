@@ -159,7 +159,7 @@ def _labels(markup: InlineKeyboardMarkup) -> list[list[str]]:
 def test_prompt_text_has_progress_marker_label_hint_and_format_hint() -> None:
     p = _prompt(_q("integer"), hint="In years", required=True, group_labels=("About you",))
     text = prompt_text(p, "en")
-    assert text.startswith("[5/23 · About you]")
+    assert text.startswith("[5/~23 · About you]")
     assert "How many? *" in text and "(In years)" in text and "whole number" in text
     assert "bilangan bulat" in prompt_text(p, "id")
 

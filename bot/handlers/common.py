@@ -215,10 +215,16 @@ async def show_outcome(context: Context, chat_id: int, outcome: Outcome, lang: s
     await mark_answered(context, chat_id, outcome, lang, message=tapped, mark=mark)
     if outcome.answered is not None and outcome.answered.question is not None \
             and outcome.answered.question.type == "geopoint":
-        # a shared location answered: hide the reply keyboard with the location button
+        # a location question answered, skipped or left with /back: hide the reply keyboard with the
+        # location button (a plain message is the only way to carry ReplyKeyboardRemove)
         value = answered_value(outcome, lang)
-        await context.bot.send_message(chat_id, t(lang, "answered_mark", value=value or "—"),
-                                       reply_markup=ReplyKeyboardRemove())
+        if mark is not None:
+            text = mark
+        elif value is None:
+            text = t(lang, "location_skipped")
+        else:
+            text = t(lang, "answered_mark", value=value)
+        await context.bot.send_message(chat_id, text, reply_markup=ReplyKeyboardRemove())
     assert outcome.step is not None
     if st == "refused":
         for note in outcome.step.notes:
