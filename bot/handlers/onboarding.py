@@ -7,6 +7,10 @@ respondent invite for a form asks the language, then starts the self-administere
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import logging
 import re
 
 from telegram import InlineKeyboardMarkup, Message, Update
@@ -25,17 +29,43 @@ from bot.handlers.common import (
     show_step,
 )
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, t
-from bot.render import Callback, button, from_b36, to_b36
+from bot.render import Callback, button, from_b36, progress_marker, to_b36
 from storage.models import Person, Submission
 from storage.repository import NotFound
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def language_keyboard(then: str = "") -> InlineKeyboardMarkup:
+def form_link_tag(secret: str, telegram_id: int, form_version_id: int) -> str:
+    """The 8-character proof that the bot itself offered form version ``form_version_id`` to Telegram user
+    ``telegram_id`` — which it does only right after that person used a valid respondent invite for the
+    form (`cmd_start`). A keyed BLAKE2b digest (key: ``secret``, the bot token, never shown), base32,
+    lowercase. Stateless: it survives restarts and needs no table of who used which invite."""
+    digest = hashlib.blake2b(f"invite-form:{telegram_id}:{form_version_id}".encode(), digest_size=5,
+                             key=hashlib.sha256(secret.encode()).digest()).digest()
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def language_keyboard(then: str = "", tag: str = "-") -> InlineKeyboardMarkup:
     """Bahasa Indonesia / English buttons. ``then`` travels in the data: ``f<form version b36>`` starts that
-    form after the choice."""
-    return InlineKeyboardMarkup([[button(LANGUAGE_NAMES[c], Callback("l", then, "-", (c,))) for c in LANGUAGES]])
+    form after the choice, and then ``tag`` must be the `form_link_tag` for the person and version."""
+    return InlineKeyboardMarkup([[button(LANGUAGE_NAMES[c], Callback("l", then, tag, (c,))) for c in LANGUAGES]])
+
+
+def entitled_to_form(secret: str, telegram_id: int, cb: Callback) -> int | None:
+    """The form version id a language button may start for this person, or None when the button's data
+    was not made for them by `cmd_start` after an invite (forged, another person's, or garbage)."""
+    if not cb.sid.startswith("f"):
+        return None
+    try:
+        fv_id = from_b36(cb.sid[1:])
+    except ValueError:
+        return None
+    if not hmac.compare_digest(cb.tag, form_link_tag(secret, telegram_id, fv_id)):
+        return None
+    return fv_id
 
 
 async def _offer_resume(context: Context, chat_id: int, person: Person, sub: Submission) -> None:
@@ -46,7 +76,11 @@ async def _offer_resume(context: Context, chat_id: int, person: Person, sub: Sub
     _, _, step = await call(svc.current, sub.id)
     lang = person.language
     prompt = getattr(step, "prompt", None)
-    where = t(lang, "at_question", n=prompt.number, total=prompt.total) if prompt is not None else t(lang, "at_review")
+    marker = progress_marker(prompt.number, prompt.total) if prompt is not None else ""
+    if marker:
+        where = t(lang, "at_question", marker=marker)
+    else:  # a repeat's "add another?" (no number) or the review
+        where = prompt.label[:60] if prompt is not None else t(lang, "at_review")
     sid = to_b36(sub.id)
     kb = InlineKeyboardMarkup([[button(t(lang, "btn_resume"), Callback("R", sid, "-")),
                                 button(t(lang, "btn_start_over"), Callback("N", sid, "-"))]])
@@ -100,7 +134,8 @@ async def cmd_start(update: Update, context: Context) -> None:
                 await send_text(context, chat_id, t(person.language, "invite_invalid"))
                 return
             await send_text(context, chat_id, t(person.language, "choose_language"),
-                            language_keyboard("f" + to_b36(fv.id)))
+                            language_keyboard("f" + to_b36(fv.id),
+                                              form_link_tag(svc.settings.token, person.telegram_id, fv.id)))
             return
     existing = await open_submission(context, person)
     if existing is not None:
@@ -136,14 +171,19 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     svc = services(context)
     if cb.op == "l":
         lang = cb.args[0] if cb.args and cb.args[0] in LANGUAGES else "id"
+        fv_id = None
+        if cb.sid.startswith("f"):
+            # starting a form is an invite's right: only a button `cmd_start` made for this person after
+            # they used a valid invite for it carries the matching tag (forged data changes nothing)
+            fv_id = entitled_to_form(svc.settings.token, person.telegram_id, cb)
+            if fv_id is None:
+                log.warning("refused a language button for a form not offered to user %s: %r",
+                            person.telegram_id, query.data)
+                return t(person.language, "stale_button")
         await call(svc.change_language, person, lang)
         person = await call(svc.repo.person, person.id)  # type: ignore[arg-type]
         await edit_text(context, chat_id, message.message_id, t(lang, "language_set"))
-        if cb.sid.startswith("f"):
-            try:
-                fv_id = from_b36(cb.sid[1:])
-            except ValueError:
-                return None
+        if fv_id is not None:
             existing = await open_submission(context, person)
             if existing is not None:
                 await _offer_resume(context, chat_id, person, existing)
@@ -152,6 +192,11 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
                 fv = await call(svc.repo.form_version, fv_id)
             except NotFound:
                 return t(lang, "stale_button")
+            if not fv.active:  # superseded since the invite was used: its current version; closed: refused
+                current = await call(svc.repo.active_form_version, fv.form_id)
+                if current is None or current.id is None:
+                    return t(lang, "stale_button")
+                fv, fv_id = current, current.id
             if person.role == "respondent" and await _already_answered(context, person, fv.form_id):
                 await send_text(context, chat_id, t(lang, "survey_already_submitted"))
                 return None
