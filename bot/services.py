@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Literal
 
+from sqlmodel import select
+
 from bot.config import Settings
 from bot.i18n import ui_language
 from bot.render import key_tag
@@ -44,7 +46,7 @@ from questionnaires.interview import (
 from questionnaires.model import SILENT_TYPES, Form
 from storage.db import Database, open_database
 from storage.media import MediaStore
-from storage.models import OPEN_STATUSES, Person, Submission
+from storage.models import OPEN_STATUSES, Event, Person, Submission
 from storage.repository import EventIn, InvalidState, Repository, StaleProgress
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ SHIPPED_FORMS: tuple[str, ...] = ("jambi_voter_survey.xlsx", "campaign_team_inte
 #: Names of the consent question in the study's forms; answering "no" discards the interview.
 CONSENT_NAMES: frozenset[str] = frozenset({"consent"})
 REFUSAL_VALUES: frozenset[str] = frozenset({"no", "tidak", "0", "false"})
+
+#: Event kind of the enumerator's own location shared at the start of an interview (paradata; the
+#: point is in ``detail.enumerator_location``). Event.kind is a free string column: no migration.
+LOCATION_EVENT = "location"
 
 OutcomeStatus = Literal["asked", "rejected", "completed", "duplicate", "stale", "closed", "refused", "wrong_kind"]
 
@@ -218,16 +224,31 @@ class Services:
     def start(self, person: Person, form_version_id: int, *, mode: str, update_id: int | None) -> tuple[Submission, Form, Step] | None:
         """Start a new interview: engine.start, then one transaction creating the submission.
 
+        The submission's instance ID is made by storage when the row is created, so the engine first
+        runs without it; when that first step already holds values (defaults, calculations) it is run
+        again with the instance ID and any difference (a ``uuid()`` calculation) is stored at once, so
+        ``uuid()``/``once()`` are stable for the whole interview and after a restart.
+
         Returns None when this update was already processed (re-delivery)."""
         form = self.repo.load_form(form_version_id)
         lang = self.form_language(form, person.language)
-        step = engine.start(form, lang, now=self.local_now())
+        local_now = self.local_now()
+        step = engine.start(form, lang, now=local_now)
         with self.writing():
             sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
                                              language=lang, progress=step.progress, update_id=update_id,
                                              now=self.now())
         if sub is None:
             return None
+        if step.progress.answers:
+            seeded = engine.start(form, lang, now=local_now, instance_id=sub.instance_id)
+            if seeded.progress.to_dict() != step.progress.to_dict():
+                assert sub.id is not None
+                with self.writing():
+                    self.repo.apply_step(sub.id, before=step.progress, after=seeded.progress, update_id=None,
+                                         now=self.now(), person_id=person.id)
+                sub = self.repo.get_submission(sub.id)
+            step = seeded
         if isinstance(step, Asked):
             with self.writing():
                 self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
@@ -237,7 +258,7 @@ class Services:
     def current(self, submission_id: int) -> tuple[Submission, Form, Step]:
         """Where an interview stands now (for /resume, /start, after a restart): the current step."""
         sub, form, progress = self.load(submission_id)
-        return sub, form, engine.current_prompt(form, progress, now=self.local_now())
+        return sub, form, engine.current_prompt(form, progress, now=self.local_now(), instance_id=sub.instance_id)
 
     def apply(self, submission_id: int, inp: Input | InputMaker, *, update_id: int | None,
               person_id: int | None, tag: str | None = None, loaded: Submission | None = None) -> Outcome:
@@ -261,7 +282,8 @@ class Services:
                 return Outcome("closed", sub, form)
             if tag is not None and tag != key_tag(progress.position):
                 return Outcome("stale", sub, form)
-            before = engine.current_prompt(form, progress, now=self.local_now())
+            iid = sub.instance_id
+            before = engine.current_prompt(form, progress, now=self.local_now(), instance_id=iid)
             answered = before.prompt if isinstance(before, (Asked, Rejected)) else None
             if callable(inp):
                 made = inp(answered)
@@ -272,7 +294,7 @@ class Services:
                 the_input: Input = made
             else:
                 the_input = inp
-            step = engine.step(form, progress, the_input, now=self.local_now())
+            step = engine.step(form, progress, the_input, now=self.local_now(), instance_id=iid)
             if isinstance(step, Rejected):
                 if update_id is not None and self.repo.was_processed(update_id):
                     return Outcome("duplicate", sub, form)
@@ -283,9 +305,7 @@ class Services:
             elif isinstance(the_input, Skip):
                 events.append(EventIn("skipped", progress.position))
             refused = self._refused(step.progress)
-            if refused:
-                events.append(EventIn("discarded", "consent", detail={"reason": "consent_refused"}))
-            elif isinstance(step, Asked):
+            if not refused and isinstance(step, Asked):
                 events.append(EventIn("shown", step.prompt.key))
             try:
                 with self.writing():
@@ -301,12 +321,28 @@ class Services:
             if not applied:
                 return Outcome("duplicate", sub, form)
             if refused:
-                with self.writing():
-                    self.repo.set_status(submission_id, "discarded", now=self.now(), person_id=person_id)
+                self._discard(submission_id, reason="consent_refused", question_path=progress.position,
+                              person_id=person_id)
                 return Outcome("refused", sub, form, step, answered)
             status: OutcomeStatus = "completed" if isinstance(step, Completed) else "asked"
             return Outcome(status, sub, form, step, answered)
         raise AssertionError("unreachable")
+
+    def _discard(self, submission_id: int, *, reason: str, question_path: str | None, person_id: int | None) -> bool:
+        """Discard an open interview with ONE ``discarded`` event carrying ``detail.reason`` (e.g.
+        ``consent_refused``). `Repository.set_status` writes its own ``discarded`` event without a
+        reason, so this does the same change in one write transaction of its own (status check, row
+        lock, event). False when the interview is no longer open (nothing written)."""
+        now = self.now()
+        with self.writing(), self.db.write() as s:
+            sub = s.exec(select(Submission).where(Submission.id == submission_id).with_for_update()).first()
+            if sub is None or sub.status not in OPEN_STATUSES:
+                return False
+            sub.status, sub.updated_at = "discarded", now
+            s.add(sub)
+            s.add(Event(submission_id=submission_id, person_id=person_id, kind="discarded",
+                        question_path=question_path, detail={"reason": reason}, at=now))
+            return True
 
     @staticmethod
     def _refused(progress: Progress) -> bool:
@@ -316,14 +352,15 @@ class Services:
     def review(self, submission_id: int) -> tuple[Submission, Form, list[ReviewItem], bool]:
         """The review items of an interview and whether it can be submitted (every relevant question done)."""
         sub, form, progress = self.load(submission_id)
-        items = engine.review(form, progress)
-        done = isinstance(engine.current_prompt(form, progress, now=self.local_now()), Completed)
+        now, iid = self.local_now(), sub.instance_id
+        items = engine.review(form, progress, now=now, instance_id=iid)
+        done = isinstance(engine.current_prompt(form, progress, now=now, instance_id=iid), Completed)
         return sub, form, items, done
 
     def jump(self, submission_id: int, tag: str, *, update_id: int | None, person_id: int | None) -> Outcome | None:
         """Jump from the review to the answer whose key has `key_tag` ``tag``; None if no such item."""
         sub, form, progress = self.load(submission_id)
-        for item in engine.review(form, progress):
+        for item in engine.review(form, progress, now=self.local_now(), instance_id=sub.instance_id):
             if key_tag(item.key) == tag:
                 return self.apply(submission_id, Jump(item.key), update_id=update_id, person_id=person_id)
         return None
@@ -336,11 +373,12 @@ class Services:
         ``step`` is where the interview stands). ``answered`` counts answered questions (no calculations).
         """
         sub, form, progress = self.load(submission_id)
-        data = engine.submission_data(form, progress)
+        now, iid = self.local_now(), sub.instance_id
+        data = engine.submission_data(form, progress, now=now, instance_id=iid)
         asked = sum(1 for key in data if self._is_asked(form, key))
         if sub.status == "submitted":
             return SubmitResult("already", sub, asked)
-        step = engine.current_prompt(form, progress, now=self.local_now())
+        step = engine.current_prompt(form, progress, now=now, instance_id=iid)
         if not isinstance(step, Completed):
             return SubmitResult("incomplete", sub, asked, step)
         with self.writing():
@@ -386,30 +424,29 @@ class Services:
 
     # ------------------------------------------------------------------------- notes & paradata
     def add_text_note(self, submission_id: int, text: str, *, person_id: int | None, update_id: int | None) -> bool:
-        """Attach a typed field note to an interview: stored as a small text file (kind ``document``)
-        whose caption is the note, so notes and captioned media land in the same place. False for a
-        re-delivered update."""
-        if update_id is not None and self.repo.was_processed(update_id):
-            return False
-        stored = self.media.put(text.encode("utf-8"), declared_kind="document", declared_mime="text/plain",
-                                filename="note.txt")
-        self.repo.add_media(stored, submission_id=submission_id, question_path=None, now=self.now(),
-                            caption=text, person_id=person_id, kind="document")
-        if update_id is not None:
-            self.repo.mark_processed(update_id, now=self.now())
-        return True
+        """Attach a typed field note to an interview: one ``note`` event (`Repository.add_text_note`) with
+        the question being asked at the time as its path, written once per update (False for a
+        re-delivered update). Exports put notes on the Qualitative sheet. Raises ValueError for empty
+        text, NotFound for an unknown submission."""
+        sub = self.repo.get_submission(submission_id)
+        position = Progress.from_dict(sub.progress).position
+        with self.writing():
+            return self.repo.add_text_note(submission_id, text, person_id=person_id, update_id=update_id,
+                                           now=self.now(), question_path=position)
 
     def record_enumerator_location(self, submission_id: int, latitude: float, longitude: float,
                                    accuracy: float | None, *, person_id: int | None, update_id: int | None) -> bool:
-        """Store the enumerator's location at the start of an interview as paradata (an event of kind
-        ``started`` with ``detail.enumerator_location`` = [lat, lon, accuracy m]). Only the first one
-        counts; returns False when one is already stored or the update was already processed."""
-        for ev in self.repo.events_of(submission_id):
-            if ev.detail and "enumerator_location" in ev.detail:
-                return False
-        return self.repo.record_event("started", now=self.now(), submission_id=submission_id, person_id=person_id,
-                                      detail={"enumerator_location": [latitude, longitude, accuracy]},
-                                      update_id=update_id)
+        """Store the enumerator's location at the start of an interview as paradata: one event of kind
+        `LOCATION_EVENT` with ``detail.enumerator_location`` = [lat, lon, accuracy in metres or None]
+        (WGS84 degrees, as Telegram sends them). Only the first one counts; returns False when one is
+        already stored or the update was already processed."""
+        if self.enumerator_location_of(submission_id) is not None:
+            return False
+        with self.writing():
+            return self.repo.record_event(LOCATION_EVENT, now=self.now(), submission_id=submission_id,
+                                          person_id=person_id,
+                                          detail={"enumerator_location": [latitude, longitude, accuracy]},
+                                          update_id=update_id)
 
     def enumerator_location_of(self, submission_id: int) -> list[float | None] | None:
         """The paradata location recorded by `record_enumerator_location`, or None."""

@@ -50,9 +50,12 @@ MEDIA_KINDS: tuple[str, ...] = ("voice", "audio", "photo", "video", "document")
 #: being asked when it was written (or None). Notes live in the event table so they share the answer's
 #: transaction and update-id check and are deleted with the submission (``/delete_me``); they are data,
 #: not paradata (exports show them on the Qualitative sheet, never on the Paradata sheet).
+#: ``location`` = the enumerator's own position shared at the start of an interview (paradata, not an
+#: answer): ``detail = {"enumerator_location": [lat, lon, accuracy_m or None]}`` (WGS84 degrees).
+#: ``kind`` is a plain string column: a new kind needs no migration, only an entry here.
 EVENT_KINDS: tuple[str, ...] = (
     "started", "shown", "answered", "changed", "cleared", "back", "skipped", "paused", "resumed",
-    "reminded", "submitted", "discarded", "reviewed", "exported", "deleted", "media", "note",
+    "reminded", "submitted", "discarded", "reviewed", "exported", "deleted", "media", "note", "location",
 )
 
 

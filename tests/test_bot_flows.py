@@ -134,7 +134,9 @@ async def test_enumerator_invite_new_form_location_paradata_notes_repeats_submit
         assert answers["field/n_photos"] == "2"
         media = await asyncio.to_thread(svc.repo.media_of, sub.id)
         notes = [m for m in media if m.question_path is None]
-        assert sorted(m.caption or "" for m in notes) == ["Informan datang terlambat", "Suasana kantor partai"]
+        assert [m.caption for m in notes] == ["Suasana kantor partai"]  # the captioned photo
+        typed = await asyncio.to_thread(svc.repo.text_notes_of, sub.id)
+        assert [n.new_value for n in typed] == ["Informan datang terlambat"]  # a 'note' event, no file
         answered_photos = [m for m in media if m.question_path and m.question_path.endswith("/photo")]
         assert len(answered_photos) == 2 and all(m.kind == "photo" for m in answered_photos)
         voices = [m for m in media if m.kind == "voice"]

@@ -277,8 +277,13 @@ class Note:
         await expect_key(p, self.who, "note_saved", since=mark)
         sub = await p.open_submission(self.who)
         assert sub.id is not None
-        rows = await asyncio.to_thread(p.svc.repo.media_of, sub.id)
-        if not any(m.question_path is None and m.caption == self.text for m in rows):
+        if self.photo is None:  # a typed note is a 'note' event; a captioned photo a Media row
+            notes = await asyncio.to_thread(p.svc.repo.text_notes_of, sub.id)
+            stored = any(ev.new_value == self.text for ev in notes)
+        else:
+            rows = await asyncio.to_thread(p.svc.repo.media_of, sub.id)
+            stored = any(m.question_path is None and m.caption == self.text for m in rows)
+        if not stored:
             raise StepFailed("the field note is not stored with the interview")
 
 

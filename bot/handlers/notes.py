@@ -1,6 +1,8 @@
 """Field notes: ``/note text`` (or ``/note`` followed by a text, voice note, photo or file) and captions
 sent outside a media question. A note is attached to the interview in progress without answering a
-question (storage: a Media row with no question path and the note as its caption)."""
+question. A typed note is a ``note`` event (`Repository.add_text_note`: its text, and the question being
+asked at the time as its path); a voice note, photo or file is a Media row with no question path (its
+caption kept). Exports show both on the Qualitative sheet."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from storage.models import Person, Submission
 
 async def save_text_note(context: Context, chat_id: int, person: Person, sub: Submission, text: str,
                          update_id: int) -> None:
-    """Store a typed note on ``sub`` (once per update) and confirm."""
+    """Store a typed note on ``sub`` as a ``note`` event (once per update: a re-delivered update stores
+    nothing and sends nothing) and confirm."""
     assert sub.id is not None
-    await call(services(context).add_text_note, sub.id, text, person_id=person.id, update_id=update_id)
-    await send_text(context, chat_id, t(person.language, "note_saved"))
+    if await call(services(context).add_text_note, sub.id, text, person_id=person.id, update_id=update_id):
+        await send_text(context, chat_id, t(person.language, "note_saved"))
 
 
 async def cmd_note(update: Update, context: Context) -> None:
