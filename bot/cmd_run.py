@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,66 @@ def webhook_secret(token: str) -> str:
     return hashlib.sha256(("suara-webhook:" + token).encode()).hexdigest()[:32]
 
 
+#: Loggers of Suara itself, shown at the chosen ``--log-level``; every other library (httpx, apscheduler,
+#: telegram, alembic) logs at WARNING and above only.
+OWN_LOGGERS: tuple[str, ...] = ("suara", "bot", "storage", "questionnaires", "exports")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    """One stderr handler on the root logger (replacing any installed before, so no line is printed
+    twice), root at WARNING, Suara's own loggers (`OWN_LOGGERS`) at ``level``."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    for name in ("httpx", "httpcore", "apscheduler", "telegram", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def api_host(base_url: str) -> str:
+    """The host ``suara run`` talks to: the netloc of ``SUARA_BOT_API_URL``, else ``api.telegram.org``."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(base_url).netloc or base_url if base_url else "api.telegram.org"
+
+
+def reason_of(exc: BaseException) -> str:
+    """A short reason for a network error: PTB's message without its ``httpx.…:`` class prefix."""
+    text = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+    return text.split(": ", 1)[1] if text.startswith(("httpx.", "httpcore.")) and ": " in text else text
+
+
+def preflight(token: str, base_url: str, *, timeout_s: float = 10.0) -> Exception | None:
+    """Call ``getMe`` once with a throw-away `telegram.Bot` before starting (Bot API method getMe).
+
+    Returns None when Telegram answered, else the error: `telegram.error.InvalidToken` (refused token),
+    `telegram.error.NetworkError`/`TimedOut` (no route, DNS, closed port, timeout after ``timeout_s``
+    seconds). Unlike PTB's start-up retry loop this logs nothing, so the caller prints one line."""
+    import asyncio
+
+    from telegram import Bot
+    from telegram.error import TelegramError
+    from telegram.request import HTTPXRequest
+
+    async def check() -> None:
+        request = HTTPXRequest(connect_timeout=timeout_s, read_timeout=timeout_s)
+        kwargs = {"base_url": base_url} if base_url else {}
+        async with Bot(token, request=request, get_updates_request=request, **kwargs) as bot:
+            await bot.get_me()
+
+    try:
+        asyncio.run(check())
+    except TelegramError as exc:
+        return exc
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the bot; returns the exit code (2 for configuration errors)."""
     from bot.config import ConfigError, install_token_filter, load_settings
@@ -62,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
             print('suara run: webhook mode needs the webhooks extra: pip install "python-telegram-bot[webhooks]"',
                   file=sys.stderr)
             return 2
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # PTB 22 warns on every RetryAfter/duration read until timedelta values are opted into; Suara reads
+    # both shapes (bot.inputs), so the process opts in (an explicit PTB_TIMEDELTA setting is kept)
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    configure_logging(args.log_level)
     install_token_filter(settings.token)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     log = logging.getLogger("suara.run")
 
     from telegram.error import InvalidToken, NetworkError
@@ -72,6 +135,16 @@ def run(args: argparse.Namespace) -> int:
     from bot.app import build_application
     from bot.services import Services
 
+    host = api_host(settings.api_base_url)
+    problem = preflight(settings.token, settings.api_base_url)
+    if isinstance(problem, InvalidToken):
+        print("suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather.",
+              file=sys.stderr)
+        return 2
+    if problem is not None:
+        print(f"suara run: cannot reach Telegram at {host}: {reason_of(problem)}; check the network or "
+              "SUARA_BOT_API_URL", file=sys.stderr)
+        return 1
     try:
         services = Services.open(settings)
     except Exception as exc:  # a bad DATABASE_URL, an unwritable data dir: say it in one line
@@ -95,9 +168,9 @@ def run(args: argparse.Namespace) -> int:
         print("suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather.",
               file=sys.stderr)
         return 2
-    except NetworkError as exc:
-        print(f"suara run: cannot reach the Telegram Bot API ({exc}); check the network and try again.",
-              file=sys.stderr)
+    except NetworkError as exc:  # the network went away between the check and the start
+        print(f"suara run: cannot reach Telegram at {host}: {reason_of(exc)}; check the network or "
+              "SUARA_BOT_API_URL", file=sys.stderr)
         return 1
     finally:
         services.close()

@@ -148,3 +148,65 @@ def test_suara_run_serves_a_user_end_to_end_and_stops_on_sigint(tmp_path: Path) 
         assert svc.repo.person_by_telegram_id(42).role == "researcher"  # type: ignore[union-attr]
     finally:
         svc.close()
+
+
+GOOD_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def _closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_without_network_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    """A valid-looking token but no route to the Bot API: one line naming the host and what to check, no
+    PTB traceback, no library INFO lines, non-zero exit, nothing created in the data dir."""
+    env = _env_without_token(tmp_path)
+    env["TELEGRAM_BOT_TOKEN"] = GOOD_TOKEN
+    env["SUARA_BOT_API_URL"] = f"http://127.0.0.1:{_closed_port()}/bot"
+    proc = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("suara run: cannot reach Telegram at 127.0.0.1:")
+    assert lines[0].endswith("check the network or SUARA_BOT_API_URL")
+    assert "Traceback" not in proc.stderr and "apscheduler" not in proc.stderr and "AAHdqTcv" not in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_run_against_the_emulator_logs_suara_lines_once_and_libraries_only_from_warning(tmp_path: Path) -> None:
+    """`suara run` as a real process polling the local emulator: Suara's INFO lines appear once each (one
+    handler), apscheduler/httpx INFO lines do not, the token never does; Ctrl+C stops it cleanly."""
+    import signal
+    import time
+
+    from bot.emulator import Emulator
+
+    env = _env_without_token(tmp_path)
+    env["TELEGRAM_BOT_TOKEN"] = GOOD_TOKEN
+    with Emulator(token=GOOD_TOKEN) as emu:
+        env["SUARA_BOT_API_URL"] = emu.base_url
+        env["SUARA_BOT_FILE_URL"] = emu.base_file_url
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not emu.commands(scope={"type": "all_private_chats"}):
+                assert proc.poll() is None, proc.communicate()[1]
+                time.sleep(0.05)  # polling a condition (the menu is set once the bot is up), not a fixed wait
+            assert emu.commands(scope={"type": "all_private_chats"})
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    polling = [ln for ln in lines if "long polling" in ln]
+    assert len(polling) == 1 and " INFO suara.run: " in polling[0]
+    assert not [ln for ln in lines if " INFO apscheduler" in ln or " INFO httpx" in ln], err
+    assert len(lines) == len(set(lines)), err  # no line printed twice
+    assert "AAHdqTcv" not in err and "Traceback" not in err

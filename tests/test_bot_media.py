@@ -7,7 +7,11 @@ import asyncio
 import hashlib
 from pathlib import Path
 
+import pytest
 from bot_harness import FIXTURES, answer_until, bot_harness, jpeg_bytes, start_respondent, voice_bytes
+
+#: PTB deprecations (e.g. voice.duration becoming a timedelta) must be handled, not ignored.
+pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
 
 
 def delivered_photo(h, update_id: int) -> bytes:

@@ -11,6 +11,9 @@ from bot_harness import answer_until, answer_until_done, bot_harness, buttons, s
 
 from bot.render import decode, key_tag
 
+#: PTB deprecations (e.g. voice.duration becoming a timedelta) must be handled, not ignored.
+pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
+
 SPEC = {"consent": "yes", "age": "34", "gender": "female", "regency": "tebo", "district": "Tebo Tengah",
         "platforms_seen": ["youtube"], "own_words": None, "voice_note": None, "campaign_photo": None,
         "location": None}
