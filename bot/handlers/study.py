@@ -107,6 +107,7 @@ async def forged_or_closed(update: Update, context: Context, w: Who) -> str | No
     if cb.op == "l" and cb.sid.startswith("f") and not _on_message(query):
         # a language button that starts a form is only ever sent after a valid invite (onboarding.cmd_start):
         # data that is not on the tapped message's keyboard was made up — don't start an interview on it
+        # (onboarding.on_callback checks it too: the button carries a tag made for this person and form)
         log.warning("forged callback refused: user %s sent %r, which is not on message %s",
                     query.from_user.id, query.data, query.message.message_id if query.message else None)
         return t(w.lang, "stale_button")
