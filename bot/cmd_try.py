@@ -8,16 +8,24 @@ time, reading one answer per line from FILE or standard input:
 * ``-`` or ``/skip`` skips the question, ``<`` or ``/back`` goes back to the previous one (the chat
   commands the bot teaches work here too);
 * ``lat lon`` (or ``lat, lon``) answers a geopoint;
-* a file path answers an image/audio/video/file question (the file must exist; its reference is
-  ``<sha256>.<ext>`` and its kind is detected from the bytes, as the bot does);
+* a file path answers an image/audio/video/file question (a readable regular file of at most
+  `MAX_MEDIA_BYTES`, the most a bot can download from Telegram; its reference is ``<sha256>.<ext>`` and
+  its kind is detected from the bytes, as the bot does). A missing, unreadable or oversized file is
+  refused with a message and the question is asked again (the line is consumed, like a refused answer);
 * ``y`` / ``n`` answers "add another?" of an open-ended repeat.
 
 A refused answer prints the engine's message and the same question is asked again with the next line
 (the refused line is consumed). At the end the review and the submission are printed. ``--json`` prints
 only the submission JSON on standard output (prompts go to standard error):
 ``{"instance_id", "form_id", "version", "language", "answers"}`` where ``answers`` is keyed by question
-path and repeats are lists of dicts. Exit codes: 0 completed, 1 the form is refused or the answers ran
-out before the end, 2 usage errors (argparse).
+path and repeats are lists of dicts. Exit codes: 0 completed, 1 the form is refused, the answers
+cannot be read or ran out before the end, 2 usage errors (argparse).
+
+Answers are read as UTF-8 (a leading BOM is ignored; lines end with LF, CRLF or CR). An answers file
+must be a regular file of at most `MAX_ANSWERS_BYTES` (a device such as /dev/zero, a pipe or a folder
+is refused before the interview starts, as `suara check` refuses such form paths); a line that is not
+UTF-8 is named by its number. Standard input is read line by line (each line at most
+`MAX_LINE_BYTES`); when standard input is closed the pilot says so and exits 1.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import stat
 import sys
 import uuid
 from collections.abc import Iterator
@@ -37,6 +47,25 @@ HELP = "Pilot a form in the terminal: answer it as in chat, print the submission
 
 #: Interviews happen in Jambi: local wall time is WIB (UTC+7).
 LOCAL_ZONE = ZoneInfo("Asia/Jakarta")
+
+
+#: Largest answers file read (bytes): a scripted interview is a few KB; 10 MB is far beyond any form.
+MAX_ANSWERS_BYTES = 10 * 1024 * 1024
+#: Longest line read from standard input (bytes); a longer one is refused (e.g. ``< /dev/zero``).
+MAX_LINE_BYTES = 64 * 1024
+#: Largest media file taken as an answer (bytes): the Bot API lets bots download at most 20 MB
+#: (``getFile``; ../shared/design/telegram-notes.md), so the bot could never receive a larger one.
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class AnswersError(Exception):
+    """The answers cannot be read (file missing, not a regular file, too large, not UTF-8, stdin closed).
+
+    The message is one printable line naming the file (or standard input), the line number where it
+    applies, and what to do.
+    """
 
 
 #: Typed words that skip / go back, as in chat (bot/i18n.py teaches ``/skip`` and ``/back``).
@@ -90,13 +119,55 @@ def detect_media(data: bytes) -> tuple[str, str]:
     return "file", "bin"
 
 
-def media_ref(path: Path) -> tuple[str, str]:
-    """``("<sha256>.<ext>", kind)`` for a file on disk. Raises OSError when it cannot be read."""
-    data = path.read_bytes()
-    kind, ext = detect_media(data)
+def media_ref(path: Path, limit: int = MAX_MEDIA_BYTES) -> tuple[str, str]:
+    """``("<sha256>.<ext>", kind)`` for a file on disk, hashed in 1 MB chunks (never loaded whole).
+
+    Raises OSError when it cannot be read, ValueError (printable) when it holds more than ``limit``
+    bytes (checked while reading: /proc files report size 0).
+    """
+    h = hashlib.sha256()
+    head = b""
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            if not head:
+                head = chunk[:64]
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(_too_big_media(str(path), size, limit))
+            h.update(chunk)
+    kind, ext = detect_media(head)
     if kind == "file" and path.suffix:
         ext = path.suffix.lstrip(".").lower() or ext
-    return f"{hashlib.sha256(data).hexdigest()}.{ext}", kind
+    return f"{h.hexdigest()}.{ext}", kind
+
+
+def _too_big_media(name: str, size: int, limit: int) -> str:
+    return (f"{name!r} is over {limit // (1024 * 1024)} MB ({size // (1024 * 1024)} MB or more); a bot can "
+            "download at most 20 MB from Telegram, so give a smaller file")
+
+
+def _media_input(text: str) -> tuple[str, str]:
+    """``(ref, kind)`` for a typed media path; ValueError with a printable reason when it is refused."""
+    if not text:
+        raise ValueError("give the path of a file (or - to skip)")
+    path = Path(text).expanduser()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {text!r} (give the path of a file)") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {text!r}: {exc.strerror or exc} (give the path of a readable file)") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{text!r} is a folder, not a file (give the path of a file)")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{text!r} is not a regular file (a device, pipe or socket); give the path of a file")
+    if st.st_size > MAX_MEDIA_BYTES:
+        raise ValueError(_too_big_media(text, st.st_size, MAX_MEDIA_BYTES))
+    try:
+        return media_ref(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read {text!r}: {exc.strerror or exc} (give the path of a readable file)") from None
 
 
 def _choice_tokens(line: str) -> list[str]:
@@ -106,7 +177,8 @@ def _choice_tokens(line: str) -> list[str]:
 def to_input(line: str, prompt: Any) -> Any:
     """Turn one typed line into an engine input for ``prompt`` (an `interview.Prompt`).
 
-    Raises ValueError with a printable message for a media path that does not exist.
+    Raises ValueError with a printable message for a media path that is missing, not a regular file,
+    unreadable or larger than `MAX_MEDIA_BYTES`.
     """
     from questionnaires.interview import AddRepeat, Back, EndRepeat, MediaRef, Select, Skip, Text
 
@@ -142,10 +214,7 @@ def to_input(line: str, prompt: Any) -> Any:
                 return Text(text)
         return Select(tuple(picked))
     if q is not None and q.is_media:
-        path = Path(text).expanduser()
-        if not text or not path.is_file():
-            raise ValueError(f"no such file: {text!r} (give the path of a file)")
-        ref, kind = media_ref(path)
+        ref, kind = _media_input(text)
         return MediaRef(ref=ref, kind=kind)
     return Text(text)
 
@@ -195,14 +264,88 @@ def nest_answers(answers: dict[str, str]) -> dict[str, Any]:
     return root
 
 
-def _lines(args: argparse.Namespace) -> Iterator[str]:
-    if args.answers is not None:
-        with open(args.answers, encoding="utf-8-sig") as fh:  # Notepad may add a BOM
-            content = fh.read().splitlines()
-        yield from content
-    else:
-        for line in sys.stdin:
-            yield line.rstrip("\n")
+def decode_lines(data: bytes, name: str) -> list[str]:
+    """The lines of ``data`` (UTF-8, optional BOM; LF, CRLF or CR endings) as text.
+
+    Raises AnswersError naming ``name`` and the 1-based line number of the first line that is not UTF-8.
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    out: list[str] = []
+    for n, raw in enumerate(data.splitlines(), 1):
+        out.append(_decode_line(raw, name, n))
+    return out
+
+
+def _decode_line(raw: bytes, name: str, n: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AnswersError(
+            f"{name}: line {n} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start + 1}) "
+            "— save the answers as UTF-8 (in Notepad: Save as, Encoding UTF-8)"
+        ) from None
+
+
+def read_answers_file(path: Path) -> list[str]:
+    """All answer lines of an answers file, read and decoded before the interview starts.
+
+    Raises AnswersError when the file is missing, a folder, not a regular file (a device such as
+    /dev/zero, a pipe), larger than `MAX_ANSWERS_BYTES`, unreadable, or has a line that is not UTF-8.
+    """
+    name = f"answers file {str(path)!r}"
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise AnswersError(f"{name} is a folder — give a text file with one answer per line")
+        if not stat.S_ISREG(st.st_mode):
+            raise AnswersError(f"{name} is not a regular file (a device, pipe or socket) — give a text file "
+                               "with one answer per line")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_ANSWERS_BYTES + 1)  # /proc files report size 0: cap the read itself
+    except FileNotFoundError:
+        raise AnswersError(f"{name} does not exist — check the path") from None
+    except OSError as exc:
+        raise AnswersError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if len(data) > MAX_ANSWERS_BYTES:
+        raise AnswersError(f"{name} is over {MAX_ANSWERS_BYTES // (1024 * 1024)} MB — an answers file holds "
+                           "one short line per answer; check that this is the right file")
+    return decode_lines(data, name)
+
+
+def stdin_lines(stream: Any) -> Iterator[str]:
+    """Answer lines read one at a time from ``stream`` (standard input; ``None`` when it is closed).
+
+    Raises AnswersError at once for a closed stream, and (when the line is reached) for an unreadable
+    stream, a line over `MAX_LINE_BYTES` or a line that is not UTF-8.
+    """
+    if stream is None or getattr(stream, "closed", False):
+        raise AnswersError("standard input is closed: nothing to read the answers from — type them, pipe "
+                           "them in, or give --answers FILE")
+    return _stdin_iter(stream)
+
+
+def _stdin_iter(stream: Any) -> Iterator[str]:
+    name = "standard input"
+    buf = getattr(stream, "buffer", None)
+    n = 0
+    while True:
+        try:
+            raw = buf.readline(MAX_LINE_BYTES + 1) if buf is not None else stream.readline()
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
+            raise AnswersError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not raw:
+            return
+        n += 1
+        if isinstance(raw, str):
+            yield raw.rstrip("\r\n").lstrip("\ufeff") if n == 1 else raw.rstrip("\r\n")
+            continue
+        if len(raw) > MAX_LINE_BYTES:
+            raise AnswersError(f"{name}: line {n} is longer than {MAX_LINE_BYTES // 1024} KB — one short answer "
+                               "per line, please")
+        if n == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        yield _decode_line(raw.rstrip(b"\r\n"), name, n)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,35 +370,43 @@ def run(args: argparse.Namespace) -> int:
         codes = ", ".join(form.language_codes())
         print(f"unknown language {args.lang!r}; this form has: {codes}", file=sys.stderr)
         return 1
+    try:
+        lines: Iterator[str] = (iter(read_answers_file(args.answers)) if args.answers is not None
+                                else stdin_lines(sys.stdin))
+    except AnswersError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     instance_id = f"uuid:{uuid.uuid4()}"
     now = datetime.now(LOCAL_ZONE)
     result = engine.start(form, args.lang, now=now, instance_id=instance_id)
-    lines = _lines(args)
-    try:
-        while not isinstance(result, Completed):
+    fresh = True  # False after a line refused here (media path): the step's notes/error were shown already
+    while not isinstance(result, Completed):
+        if fresh:
             for note in result.notes if isinstance(result, Asked) else ():
                 print(f"-- {note}", file=out)
             if isinstance(result, Rejected):
                 print(f"!! {result.error}", file=out)
-            prompt = result.prompt
-            print(render_prompt(prompt), file=out)
-            try:
-                line = next(lines)
-            except StopIteration:
-                print(f"the answers ran out before the end of the form (at {prompt.key!r}: {prompt.label})",
-                      file=sys.stderr)
-                return 1
-            print(f"> {line}", file=out)
-            now = datetime.now(LOCAL_ZONE)
-            try:
-                inp = to_input(line, prompt)
-            except ValueError as exc:
-                print(f"!! {exc}", file=out)
-                continue
-            result = engine.step(form, result.progress, inp, now=now, instance_id=instance_id)
-    except OSError as exc:
-        print(f"cannot read the answers: {exc}", file=sys.stderr)
-        return 1
+        prompt = result.prompt
+        print(render_prompt(prompt), file=out)
+        try:
+            line = next(lines)
+        except StopIteration:
+            print(f"the answers ran out before the end of the form (at {prompt.key!r}: {prompt.label})",
+                  file=sys.stderr)
+            return 1
+        except AnswersError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"> {line}", file=out)
+        now = datetime.now(LOCAL_ZONE)
+        try:
+            inp = to_input(line, prompt)
+        except ValueError as exc:
+            print(f"!! {exc}", file=out)
+            fresh = False
+            continue
+        fresh = True
+        result = engine.step(form, result.progress, inp, now=now, instance_id=instance_id)
     for note in result.notes:
         print(f"-- {note}", file=out)
     progress = result.progress
