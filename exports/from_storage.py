@@ -35,7 +35,7 @@ from storage.repository import Repository
 BATCH = 500
 #: Event kinds shown on the Paradata sheet (storage's ``media`` bookkeeping events are left out).
 PARADATA_KINDS = frozenset({"started", "shown", "answered", "changed", "cleared", "back", "skipped", "paused",
-                            "resumed", "reminded", "submitted", "discarded", "reviewed"})
+                            "resumed", "reminded", "submitted", "discarded", "reviewed", "location"})
 
 
 @dataclass(slots=True)

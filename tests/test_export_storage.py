@@ -92,3 +92,14 @@ def test_storage_export_filters_status_and_unknown_form(repo, fixtures_dir, data
     assert later.total == 0
     with pytest.raises(UnknownForm, match="jambi_voter_survey"):
         load_source(repo, "nope", data_dir=data_dir)
+
+
+def test_enumerator_location_is_on_the_paradata_sheet(repo, fixtures_dir, data_dir, tmp_path):
+    """The bot stores the enumerator's start location as a ``location`` event: reviewers see it."""
+    _, sub, _ = _fill(repo, fixtures_dir)
+    repo.record_event("location", now=T0 + timedelta(seconds=5), submission_id=sub.id,
+                      detail={"enumerator_location": {"latitude": -1.61, "longitude": 103.61}})
+    src = load_source(repo, "jambi_voter_survey", data_dir=data_dir)
+    export_workbook(src.forms, src.submissions, src.media, src.events, out=tmp_path / "p.xlsx", total=src.total)
+    para = table(tmp_path / "p.xlsx", "Paradata")
+    assert [r["event"] for r in para].count("location") == 1

@@ -18,7 +18,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import FileSizeLimit
@@ -252,7 +252,9 @@ def check_upload(svc, data: bytes, file_name: str, lang: str) -> CheckResult:  #
     from questionnaires.xlsform import load_xlsform
 
     try:
-        form = load_xlsform(data, filename=file_name)
+        # only the base name: a Telegram file name is user input and must not choose the folder
+        # that select_one_from_file CSVs are read from
+        form = load_xlsform(data, filename=PurePath(file_name).name or "form.xlsx")
     except FormError as err:
         return CheckResult(problems=tuple(str(p) for p in err.problems))
     repo = svc.repo
