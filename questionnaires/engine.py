@@ -31,6 +31,15 @@ Rules (XLSForm spec / ODK behaviour, adapted to chat)
   relevant again (FC-18) — it counts as an answer only once the user confirms it by answering.
 * A required relevant question cannot be skipped (``required_message`` or a default message); the
   interview never completes while one is unanswered.
+* **No possible answer (required select with no visible choice).** When a select's ``choice_filter``
+  leaves no visible choice (and it has no ``or_other``), ``required`` cannot be satisfied. ODK Collect
+  would block the respondent on "Sorry, this response is required!" for good; in chat that strands
+  the interview. Here such a question counts as *not required* while its list is empty: it is still
+  asked (``Prompt.required`` False, ``can_skip`` True, no choices), so the person sees it and can go
+  `Back` to change the answer that emptied the list, or `Skip` it without an error (recorded as
+  skipped like any skip); it never blocks completion. As soon as a choice becomes visible again the
+  question is required again. Form authors should rather give it a ``relevant`` such as
+  ``count-selected(${platforms}) > 0``.
 * Typed inputs are checked per type (`questionnaires.engine_values`), then the ``constraint`` is
   evaluated with ``.`` = the candidate value (``constraint_message`` or a default message).
 * Select answers must be visible choices after ``choice_filter`` (or ``other`` with ``or_other``). A
@@ -42,7 +51,8 @@ Rules (XLSForm spec / ODK behaviour, adapted to chat)
 * ``acknowledge`` takes ``Select(("OK",))`` or any `Text`; media questions a `MediaRef` whose kind
   matches (``file`` takes any kind); geopoint a `Location` or text ``lat lon``.
 * Repeats with ``repeat_count`` have that many instances (re-evaluated; shrinking moves the dropped
-  instances' answers to the stash). Open-ended repeats ask ``Prompt(kind="repeat")`` — "add another?" —
+  instances' answers to the stash). The count is capped at ``engine_plan.MAX_REPEAT_COUNT`` (500; an
+  infinite count from ``div 0`` too); an empty, non-numeric, NaN or negative count gives 0 instances. Open-ended repeats ask ``Prompt(kind="repeat")`` — "add another?" —
   answered by `AddRepeat` / `EndRepeat` (a `Skip` or a text no/tidak ends it too).
 * `Back` returns to the previous asked question still relevant (history). `Jump` (from the review)
   opens any relevant question; after answering, the engine asks whatever is pending (required and
@@ -206,6 +216,9 @@ def _group_labels(plan: Plan, slot: Slot, state: State, lang: str, default_lang:
 
 
 def _required(slot: Slot, state: State) -> bool:
+    """Whether the question at ``slot`` is required now: its ``required`` expression is true, and it can
+    be answered at all (a select whose ``choice_filter`` leaves no choice and has no ``or_other`` cannot;
+    see "No possible answer" in the module docstring)."""
     pn = slot.pn
     if pn.required is None:
         return False
@@ -213,9 +226,14 @@ def _required(slot: Slot, state: State) -> bool:
     assert ctx is not None
     ctx.at(pn, slot.key, slot.indices)
     try:
-        return bool(pn.required.evaluate_bool(ctx))
+        required = bool(pn.required.evaluate_bool(ctx))
     except Exception:
         return False
+    if required and pn.choice_filter is not None:
+        q = pn.node
+        if isinstance(q, Question) and q.is_select and not q.or_other:
+            return bool(_visible(state.plan, slot, state, state.language)[0])
+    return required
 
 
 def _default(slot: Slot, state: State) -> str | None:

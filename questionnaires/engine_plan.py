@@ -25,7 +25,8 @@ from questionnaires.model import SILENT_TYPES, Choice, Form, Group, Node, Questi
 
 QUESTION, GROUP, REPEAT = 0, 1, 2
 
-#: Upper bound on the instances a ``repeat_count`` may create (a typo like 1000000 must not hang a step).
+#: Upper bound on the instances a ``repeat_count`` may create (a typo like 1000000, or an infinite count
+#: from a division by zero, must not hang or crash a step): larger counts are capped to this.
 MAX_REPEAT_COUNT = 500
 
 _NAME_REF = re.compile(r"\$\{([^}]+)\}")

@@ -350,14 +350,22 @@ def _str(expr: Any, ctx: EvalContext) -> str | None:
 
 
 def _count(expr: Any, ctx: EvalContext) -> int:
-    """A ``repeat_count`` value as an instance count in ``0…MAX_REPEAT_COUNT`` (bad values give 0)."""
+    """A ``repeat_count`` value as an instance count in ``0…MAX_REPEAT_COUNT``.
+
+    The value is converted with XPath ``number()`` (so ``"1e400"`` or ``"Infinity"`` typed as text is
+    NaN). Never raises: an empty, non-numeric, NaN or negative value gives 0; a fraction is truncated
+    (XPath ``int()``); a value over `MAX_REPEAT_COUNT`, including infinity (``${a} div 0``), gives
+    `MAX_REPEAT_COUNT`.
+    """
     try:
-        value = float(expr.evaluate_str(ctx) or 0)
+        value = float(expr.evaluate_number(ctx))
     except Exception:
         return 0
-    if value != value:  # NaN
+    if value != value or value <= 0:  # NaN, negative
         return 0
-    return max(0, min(MAX_REPEAT_COUNT, int(value)))
+    if value >= MAX_REPEAT_COUNT:  # also +infinity, which int() cannot convert
+        return MAX_REPEAT_COUNT
+    return int(value)
 
 
 def _question(slot: Slot, rel: bool, ctx: EvalContext, ans: dict[str, str], st: dict[str, str],

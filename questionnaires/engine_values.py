@@ -6,7 +6,12 @@ Nothing here evaluates expressions: constraints and required are the engine's jo
 
 Accepted spellings (people in Jambi type dates day-first and decimals with a comma):
 
-* integer: ``42``, ``-5``, ``+7`` (spaces and thin spaces ignored) -> ``"42"``.
+* integer: ``42``, ``-5``, ``+7`` (spaces and thin spaces ignored) -> ``"42"``; from `INT_MIN` to
+  `INT_MAX`, the 32-bit signed range of an XForm ``int`` in ODK Collect/JavaRosa (a larger whole number,
+  e.g. a 16-digit NIK typed into an integer question, is refused as ``int_too_large``, not "not a number").
+* decimal: magnitude below `DECIMAL_LIMIT` (10^15): ODK stores a decimal as a double, which holds whole
+  numbers exactly only up to 2^53 ≈ 9×10^15, and Excel shows 15 significant digits; larger is refused
+  as ``decimal_too_large``.
 * decimal / range: ``3.5``, ``3,5`` (one comma and no dot = decimal comma), ``-0.5`` -> ``"3.5"``; no
   exponent, trailing zeros dropped (``"3.50"`` -> ``"3.5"``, ``"4.0"`` -> ``"4"``).
 * range: ``parameters`` ``start``/``end``/``step`` (XLSForm spec defaults 1, 10, 1); the value must lie
@@ -49,6 +54,12 @@ class InputError(ValueError):
         self.values = values
 
 
+#: Bounds of an XForm ``int`` answer (32-bit signed, as JavaRosa's IntegerData stores it).
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+#: A decimal answer's magnitude must be below this (see the module docstring).
+DECIMAL_LIMIT = Decimal(10) ** 15
+
 _SPACES = re.compile(r"[\s\u00a0\u2009\u202f]+")
 _INT = re.compile(r"^[+-]?\d+$")
 _DEC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
@@ -81,9 +92,14 @@ def _parse_number(raw: str) -> Decimal:
 
 def _integer(raw: str) -> str:
     text = _SPACES.sub("", raw)
-    if not _INT.match(text) or len(text) > 19:
+    if not _INT.match(text):
         raise InputError("not_integer")
-    return str(int(text))
+    if len(text.lstrip("+-").lstrip("0")) > 10:  # cheap before int() of a very long digit string
+        raise InputError("int_too_large", min=INT_MIN, max=INT_MAX)
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise InputError("int_too_large", min=INT_MIN, max=INT_MAX)
+    return str(value)
 
 
 def _range(q: Question, raw: str) -> str:
@@ -263,7 +279,10 @@ def canonical(q: Question, inp: Input, choices: Sequence[tuple[str, str]], now: 
     if t == "integer":
         return _integer(raw)
     if t == "decimal":
-        return format_decimal(_parse_number(raw))
+        value = _parse_number(raw)
+        if abs(value) >= DECIMAL_LIMIT:
+            raise InputError("decimal_too_large")
+        return format_decimal(value)
     if t == "range":
         return _range(q, raw)
     if t == "date":

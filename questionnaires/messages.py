@@ -17,6 +17,9 @@ _EN: dict[str, str] = {
     "required": "This question is required: please answer it.",
     "not_integer": "Please send a whole number, for example 42.",
     "not_decimal": "Please send a number, for example 3.5.",
+    "int_too_large": "This number is too large. Please send a whole number from {min} to {max}.",
+    "decimal_too_large": "This number is too large. Please send a number with at most 15 digits before "
+                         "the decimal point.",
     "range_bounds": "Please send a number from {min} to {max}.",
     "range_step": "Please send a number from {min} to {max} in steps of {step}.",
     "not_date": "Please send a date, for example 05/03/2024 (day/month/year) or 2024-03-05.",
@@ -53,6 +56,9 @@ _ID: dict[str, str] = {
     "required": "Pertanyaan ini wajib dijawab.",
     "not_integer": "Mohon kirim bilangan bulat, misalnya 42.",
     "not_decimal": "Mohon kirim angka, misalnya 3,5 atau 3.5.",
+    "int_too_large": "Angka ini terlalu besar. Mohon kirim bilangan bulat dari {min} sampai {max}.",
+    "decimal_too_large": "Angka ini terlalu besar. Mohon kirim angka dengan paling banyak 15 digit sebelum "
+                         "tanda desimal.",
     "range_bounds": "Mohon kirim angka dari {min} sampai {max}.",
     "range_step": "Mohon kirim angka dari {min} sampai {max} dengan kelipatan {step}.",
     "not_date": "Mohon kirim tanggal, misalnya 05/03/2024 (tanggal/bulan/tahun) atau 2024-03-05.",
