@@ -3,12 +3,15 @@
     suara backup [--out PATH] [--data-dir DIR]    copy database (online) + media + manifest.json
     suara backup --verify PATH                    re-hash every file, integrity-check the database
 
-Exit codes: 0 success; 1 a problem (each bad file is named on stderr); 2 bad usage.
+Exit codes: 0 success; 1 a problem (one line naming the path and the reason on stderr, e.g. an output
+folder on a full or read-only disk, or each bad file of a verified backup); 2 bad usage. A failed backup
+leaves no partial output folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         except BackupError as exc:
             print(f"backup verification failed: {exc}", file=sys.stderr)
             return 1
+        except (OSError, sqlite3.Error) as exc:  # last resort: never a traceback
+            print(f"backup verification failed: {args.verify}: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
+            return 1
         if problems:
             print(f"backup {args.verify} is NOT intact ({len(problems)} problem(s)):", file=sys.stderr)
             for p in problems:
@@ -50,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         result = make_backup(ddir, out, db_url=database_url(ddir))
     except BackupError as exc:
         print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # last resort: never a traceback
+        print(f"backup failed: {out}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 1
     print(f"backup written to {result.path}: {result.files} files, {result.bytes} bytes, "
           f"schema revision {result.revision}")

@@ -1,11 +1,14 @@
 """`suara restore PATH [--data-dir DIR]`: bring a verified backup back into an empty data directory.
 
-Exit codes: 0 restored; 1 refused (non-empty target, failed verification — each problem named).
+Exit codes: 0 restored; 1 refused or failed (non-empty target, a target that is a file or on a
+read-only or full disk, failed verification — one line naming the path and the reason, each problem
+named); nothing half-restored is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -29,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
         result = restore_backup(args.path, target)
     except BackupError as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # last resort: never a traceback
+        print(f"restore failed: {target}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 1
     print(f"restored {result.files} files ({result.bytes} bytes) into {result.path}; "
           f"schema revision {result.revision} (upgraded on the next start if older)")

@@ -15,6 +15,12 @@ modified, and the repository writes a file *before* the Media row that points at
 snapshot references already exists when the media folders are copied afterwards.
 
 PostgreSQL deployments back up the database with ``pg_dump``; `make_backup` refuses them clearly.
+
+Failures (a path under a file, a read-only or full disk, an unreadable source file) raise `BackupError`
+with one line naming the path and the reason. Nothing half-written is left behind: a backup is written
+into a hidden staging folder beside ``out`` (``.<name>.partial-*``) and renamed to ``out`` only when the
+manifest is in place; a restore likewise stages beside the data directory. On failure the staging
+folder and any parent folders this call created are removed; an existing empty target is left as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,19 +88,114 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _copy_file(src: Path, dst: Path) -> tuple[str, int]:
-    """Copy ``src`` to ``dst`` (fsynced), hashing the bytes as they are written."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+def _reason(exc: BaseException) -> str:
+    """The human part of an OS or SQLite error (``"No space left on device"``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _copy_file(src: Path, dst: Path, shown_dst: Path | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` (fsynced), hashing the bytes as they are written.
+
+    Raises BackupError naming ``src`` when it cannot be read and ``shown_dst`` (default ``dst``; the
+    final path when ``dst`` lies in a staging folder) when it cannot be written (e.g. a full disk).
+    """
+    shown = shown_dst or dst
     h = hashlib.sha256()
     size = 0
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        while chunk := fi.read(_CHUNK):
-            h.update(chunk)
-            fo.write(chunk)
-            size += len(chunk)
-        fo.flush()
-        os.fsync(fo.fileno())
+    try:
+        fi = open(src, "rb")
+    except OSError as exc:
+        raise BackupError(f"cannot read {src}: {_reason(exc)}") from exc
+    with fi:
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            fo = open(dst, "wb")
+        except OSError as exc:
+            raise BackupError(f"cannot write {shown}: {_reason(exc)}") from exc
+        with fo:
+            while True:
+                try:
+                    chunk = fi.read(_CHUNK)
+                except OSError as exc:
+                    raise BackupError(f"cannot read {src}: {_reason(exc)}") from exc
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+                try:
+                    fo.write(chunk)
+                except OSError as exc:
+                    raise BackupError(f"cannot write {shown}: {_reason(exc)}") from exc
+            try:
+                fo.flush()
+                os.fsync(fo.fileno())
+            except OSError as exc:
+                raise BackupError(f"cannot write {shown}: {_reason(exc)}") from exc
     return h.hexdigest(), size
+
+
+def _make_parents(folder: Path, purpose: str) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the folders created (outermost first).
+
+    Raises BackupError naming the path when a parent is a file or a folder cannot be created
+    (read-only disk, no permission). ``purpose`` completes the message ("the backup", "the data directory").
+    """
+    missing: list[Path] = []
+    p = folder
+    while True:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            missing.append(p)
+            if p.parent == p:
+                break
+            p = p.parent
+            continue
+        except OSError as exc:
+            raise BackupError(f"cannot use {p} for {purpose}: {_reason(exc)}") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise BackupError(f"cannot use {folder} for {purpose}: {p} is a file, not a folder")
+        break
+    created: list[Path] = []
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            _remove_created(created)
+            raise BackupError(f"cannot create the folder {d} for {purpose}: {_reason(exc)}") from exc
+        created.append(d)
+    return created
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove folders `_make_parents` created (innermost first), if they are still empty."""
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _target_state(path: Path, what: str) -> str:
+    """``"missing"``, ``"empty"`` (an empty folder) or ``"full"``; BackupError when ``path`` is a file
+    or cannot be examined. ``what`` names the role of the path in messages."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"  # NotADirectoryError: a parent is a file; `_make_parents` says which
+    except OSError as exc:
+        raise BackupError(f"cannot use {path} as {what}: {_reason(exc)}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise BackupError(f"{path} is a file, not a folder: give a new or empty folder as {what}")
+    try:
+        with os.scandir(path) as it:
+            return "full" if any(True for _ in it) else "empty"
+    except OSError as exc:
+        raise BackupError(f"cannot use {path} as {what}: {_reason(exc)}") from exc
 
 
 def _media_files(root: Path) -> list[str]:
@@ -116,7 +218,9 @@ def make_backup(data_dir: Path, out: Path, *, db_url: str | None = None) -> Back
     """Back up ``data_dir`` (its SQLite database and media) into the new directory ``out``.
 
     ``db_url`` defaults to the data dir's SQLite file. Raises BackupError if the database is not a
-    SQLite file, does not exist, or ``out`` exists and is not empty or lies inside ``data_dir``.
+    SQLite file or does not exist; if ``out`` is a file, is a folder that is not empty, or lies inside
+    ``data_dir``; or when anything cannot be read or written (the message names the path and the
+    reason, e.g. "No space left on device"; no partial backup is left, see the module doc).
     Safe while the bot is writing (see the module doc).
     """
     data_dir = Path(data_dir).resolve()
@@ -129,29 +233,63 @@ def make_backup(data_dir: Path, out: Path, *, db_url: str | None = None) -> Back
         raise BackupError(f"no SQLite database at {src_db or url}")
     if out == data_dir or data_dir in out.parents:
         raise BackupError(f"the backup folder {out} must be outside the data directory {data_dir}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if _target_state(out, "the backup folder") == "full":
         raise BackupError(f"{out} already exists and is not empty: choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-
-    entries: list[dict[str, object]] = []
-    dst_db = out / SQLITE_FILENAME
-    src = sqlite3.connect(src_db, timeout=30)  # only read; read-write so WAL shared memory can be set up
-    dst = sqlite3.connect(dst_db)
+    created = _make_parents(out.parent, f"the backup {out}")
     try:
-        src.execute("PRAGMA busy_timeout=30000")
-        src.backup(dst)  # pages=-1: one step, one consistent snapshot
-        dst.execute("PRAGMA journal_mode=DELETE")
-        revision = _revision(dst)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        _remove_created(created)
+        raise BackupError(f"cannot write the backup folder {out}: {_reason(exc)}") from exc
+    try:
+        result = _write_backup(data_dir, src_db, staging, out)
+        try:
+            os.rename(staging, out)  # replaces an empty folder `out` atomically (POSIX)
+            _fsync_dir(out.parent)
+        except OSError as exc:
+            raise BackupError(f"cannot write the backup folder {out}: {_reason(exc)}") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_created(created)
+        raise
+    return result
+
+
+def _write_backup(data_dir: Path, src_db: Path, staging: Path, out: Path) -> BackupResult:
+    """Write database copy, media and manifest into ``staging`` (paths shown as under ``out``)."""
+    entries: list[dict[str, object]] = []
+    dst_db = staging / SQLITE_FILENAME
+    shown_db = out / SQLITE_FILENAME
+    try:
+        src = sqlite3.connect(src_db, timeout=30)  # only read; read-write so WAL shared memory can be set up
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot open the database {src_db}: {exc}") from exc
+    try:
+        try:
+            dst = sqlite3.connect(dst_db)
+        except sqlite3.Error as exc:
+            raise BackupError(f"cannot write {shown_db}: {exc}") from exc
+        try:
+            src.execute("PRAGMA busy_timeout=30000")
+            src.backup(dst)  # pages=-1: one step, one consistent snapshot
+            dst.execute("PRAGMA journal_mode=DELETE")
+            revision = _revision(dst)
+        except sqlite3.Error as exc:
+            raise BackupError(f"copying the database {src_db} to {shown_db} failed: {exc}") from exc
+        finally:
+            dst.close()
     finally:
-        dst.close()
         src.close()
-    with open(dst_db, "rb+") as f:
-        os.fsync(f.fileno())
-    sha, size = _sha256_file(dst_db)
+    try:
+        with open(dst_db, "rb+") as f:
+            os.fsync(f.fileno())
+        sha, size = _sha256_file(dst_db)
+    except OSError as exc:
+        raise BackupError(f"cannot write {shown_db}: {_reason(exc)}") from exc
     entries.append({"path": SQLITE_FILENAME, "size": size, "sha256": sha})
 
     for rel in _media_files(data_dir):
-        sha, size = _copy_file(data_dir / rel, out / rel)
+        sha, size = _copy_file(data_dir / rel, staging / rel, out / rel)
         entries.append({"path": rel, "size": size, "sha256": sha})
 
     manifest = {
@@ -162,12 +300,16 @@ def make_backup(data_dir: Path, out: Path, *, db_url: str | None = None) -> Back
         "alembic_revision": revision,
         "files": entries,
     }
-    tmp = out / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, out / MANIFEST_NAME)
-    _fsync_dir(out)
+    tmp = staging / (MANIFEST_NAME + ".tmp")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, staging / MANIFEST_NAME)
+        for d in sorted({p.parent for p in staging.rglob("*") if p.is_file()}, key=lambda p: -len(p.parts)):
+            _fsync_dir(d)
+    except OSError as exc:
+        raise BackupError(f"cannot write {out / MANIFEST_NAME}: {_reason(exc)}") from exc
     return BackupResult(out, len(entries), sum(int(e["size"]) for e in entries), revision)  # type: ignore[call-overload]
 
 
@@ -202,6 +344,8 @@ def verify_backup(path: Path) -> list[Problem]:
     Raises BackupError when the manifest itself is missing or malformed.
     """
     root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise BackupError(f"{root} is a file, not a backup folder: give the folder holding {MANIFEST_NAME}")
     manifest = read_manifest(root)
     problems: list[Problem] = []
     listed: set[str] = set()
@@ -215,7 +359,11 @@ def verify_backup(path: Path) -> list[Problem]:
         if not p.is_file():
             problems.append(Problem(rel, "missing"))
             continue
-        sha, size = _sha256_file(p)
+        try:
+            sha, size = _sha256_file(p)
+        except OSError as exc:
+            problems.append(Problem(rel, f"cannot read ({_reason(exc)})"))
+            continue
         if size != entry["size"]:
             problems.append(Problem(rel, f"size {size} bytes, manifest says {entry['size']}"))
         elif sha != entry["sha256"]:
@@ -269,30 +417,36 @@ def restore_backup(path: Path, data_dir: Path) -> BackupResult:
     """
     root = Path(path).resolve()
     data_dir = Path(data_dir).resolve()
-    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+    if _target_state(data_dir, "the data directory") == "full":
         raise BackupError(f"{data_dir} is not empty: restore only into an empty or new data directory")
     problems = verify_backup(root)
     if problems:
         raise BackupError("the backup failed verification:\n" + "\n".join(f"  {p}" for p in problems))
     manifest = read_manifest(root)
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+    created = _make_parents(data_dir.parent, f"the data directory {data_dir}")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+    except OSError as exc:
+        _remove_created(created)
+        raise BackupError(f"cannot create the data directory {data_dir}: {_reason(exc)}") from exc
     try:
         total = 0
         files = manifest["files"]
         for entry in files:  # type: ignore[attr-defined]
             rel = str(entry["path"])
-            sha, size = _copy_file(root / rel, staging / rel)
+            sha, size = _copy_file(root / rel, staging / rel, data_dir / rel)
             if sha != entry["sha256"]:
                 raise BackupError(f"{rel}: changed while restoring")
             total += size
-        for d in sorted({p.parent for p in staging.rglob("*") if p.is_file()}, key=lambda p: -len(p.parts)):
-            _fsync_dir(d)
-        if data_dir.exists():
-            data_dir.rmdir()
-        os.rename(staging, data_dir)
-        _fsync_dir(data_dir.parent)
+        try:
+            for d in sorted({p.parent for p in staging.rglob("*") if p.is_file()}, key=lambda p: -len(p.parts)):
+                _fsync_dir(d)
+            os.rename(staging, data_dir)  # replaces an empty folder `data_dir` atomically (POSIX)
+            _fsync_dir(data_dir.parent)
+        except OSError as exc:
+            raise BackupError(f"cannot create the data directory {data_dir}: {_reason(exc)}") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_created(created)
         raise
     return BackupResult(data_dir, len(files), total, manifest.get("alembic_revision"))  # type: ignore[arg-type]

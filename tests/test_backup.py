@@ -188,3 +188,131 @@ def test_online_backup_while_the_bot_is_writing_is_consistent(filled: tuple[Path
         finally:
             rdb.close()
     assert counts == sorted(counts) and counts[0] >= 5
+
+
+# ------------------------------------------------------------------ hostile targets: one line, exit 1
+# Each case runs the real CLI in a subprocess: one clear stderr line naming the path and the reason,
+# exit code 1, no traceback, and nothing half-written left behind (real file-system conditions:
+# a path under a regular file, a per-process file-size limit standing in for a full disk, an
+# unreadable source file; no mocks).
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+#: Child-process prelude: files may not grow past LIMIT bytes; writes then fail with EFBIG ("File too
+#: large") like a full disk fails with ENOSPC (SIGXFSZ ignored so the write returns the error).
+FSIZE_LIMIT = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+               "resource.setrlimit(resource.RLIMIT_FSIZE, ({n}, {n}))\n")
+
+
+def _cli(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    code = f"import sys\n{prelude}from bot.cli import main\nsys.exit(main(sys.argv[1:]))"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUARA_DATA_DIR")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name or ".restoring-" in p.name)
+
+
+def test_backup_out_under_a_file_is_one_clear_line(filled: tuple[Path, int], tmp_path: Path) -> None:
+    data_dir, _ = filled
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    proc = _cli("backup", "--data-dir", str(data_dir), "--out", str(blocker / "bk"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert str(blocker) in proc.stderr and "is a file, not a folder" in proc.stderr
+    proc = _cli("backup", "--data-dir", str(data_dir), "--out", str(blocker))
+    assert proc.returncode == 1 and "is a file, not a folder" in proc.stderr
+    assert blocker.read_text() == "x"
+
+
+def test_backup_database_copy_fails_on_full_disk__no_partial_folder(filled: tuple[Path, int],
+                                                                     tmp_path: Path) -> None:
+    data_dir, _ = filled
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    out = dest / "new" / "bk"
+    proc = _cli("backup", "--data-dir", str(data_dir), "--out", str(out), prelude=FSIZE_LIMIT.format(n=8192))
+    assert proc.returncode == 1
+    # SQLite reports EFBIG as "disk I/O error" (ENOSPC as "database or disk is full"): the path is named
+    assert str(out / SQLITE_FILENAME) in proc.stderr and "failed: disk I/O error" in proc.stderr
+    assert list(dest.iterdir()) == []  # neither bk, nor its staging folder, nor the parent it created
+
+
+def test_backup_media_copy_fails__names_the_file_and_cleans_up(filled: tuple[Path, int],
+                                                               tmp_path: Path) -> None:
+    """A media file that cannot be read (a /proc file: stat says regular, read fails with EIO, also as
+    root) stops the backup with its path named; an existing empty --out folder is left empty."""
+    if not Path("/proc/self/mem").exists():
+        pytest.skip("needs Linux /proc")
+    data_dir, _ = filled
+    bad = data_dir / "media" / "zz" / "zz" / ("0" * 64 + ".bin")
+    bad.parent.mkdir(parents=True)
+    bad.symlink_to("/proc/self/mem")
+    out = tmp_path / "empty"
+    out.mkdir()
+    proc = _cli("backup", "--data-dir", str(data_dir), "--out", str(out))
+    assert proc.returncode == 1
+    assert f"cannot read {bad}" in proc.stderr and "Input/output error" in proc.stderr
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert _leftovers(tmp_path) == []
+
+
+def test_restore_into_a_file_or_under_a_file(filled: tuple[Path, int], tmp_path: Path) -> None:
+    data_dir, _ = filled
+    bk = tmp_path / "bk"
+    make_backup(data_dir, bk)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    proc = _cli("restore", str(bk), "--data-dir", str(blocker))
+    assert proc.returncode == 1
+    assert "is a file, not a folder" in proc.stderr and "not empty" not in proc.stderr
+    proc = _cli("restore", str(bk), "--data-dir", str(blocker / "data"))
+    assert proc.returncode == 1 and f"{blocker} is a file, not a folder" in proc.stderr
+    assert blocker.read_text() == "x" and _leftovers(tmp_path) == []
+
+
+def test_restore_full_disk__nothing_half_restored(filled: tuple[Path, int], tmp_path: Path) -> None:
+    data_dir, _ = filled
+    bk = tmp_path / "bk"
+    make_backup(data_dir, bk)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    target = dest / "a" / "data"
+    proc = _cli("restore", str(bk), "--data-dir", str(target), prelude=FSIZE_LIMIT.format(n=4096))
+    assert proc.returncode == 1
+    assert f"cannot write {target / SQLITE_FILENAME}" in proc.stderr and "File too large" in proc.stderr
+    assert list(dest.iterdir()) == []  # no data dir, no staging folder, no created parent
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root writes into read-only (chmod) folders")
+def test_backup_and_restore_into_a_read_only_folder(filled: tuple[Path, int], tmp_path: Path) -> None:
+    data_dir, _ = filled
+    bk = tmp_path / "bk"
+    make_backup(data_dir, bk)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        proc = _cli("backup", "--data-dir", str(data_dir), "--out", str(ro / "bk"))
+        assert proc.returncode == 1 and str(ro / "bk") in proc.stderr and "Permission denied" in proc.stderr
+        proc = _cli("restore", str(bk), "--data-dir", str(ro / "data"))
+        assert proc.returncode == 1 and str(ro / "data") in proc.stderr and "Permission denied" in proc.stderr
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_verify_a_file_instead_of_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "x.zip"
+    f.write_bytes(b"PK")
+    proc = _cli("backup", "--verify", str(f))
+    assert proc.returncode == 1 and "is a file, not a backup folder" in proc.stderr
