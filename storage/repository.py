@@ -296,8 +296,8 @@ class Repository:
 
         Raises NotFound; a stored workbook that no longer parses raises the reader's FormError.
         """
-        with self.db.session() as s:
-            sha = s.exec(select(FormVersion.xlsx_sha256).where(FormVersion.id == form_version_id)).first()
+        with self.db.engine.connect() as conn:  # Core: this runs once per answer (cache check)
+            sha = conn.execute(_SQL_FORM_SHA, {"fid": form_version_id}).scalar()
         if sha is None:
             raise NotFound(f"form version {form_version_id}")
         with self._forms_lock:
@@ -607,11 +607,16 @@ class Repository:
 
     def get_submission(self, submission_id: int) -> Submission:
         """The Submission row. Raises NotFound."""
-        with self.db.session() as s:
-            sub = s.get(Submission, submission_id)
+        sub = self._submission_where(_SQL_SUBMISSION_BY_ID, {"sid": submission_id})
         if sub is None:
             raise NotFound(f"submission {submission_id}")
         return sub
+
+    def _submission_where(self, stmt: Any, params: dict[str, Any]) -> Submission | None:
+        """The first Submission row of a cached Core SELECT (read once per answer: no ORM session)."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(stmt, params).first()
+        return Submission(**row._mapping) if row is not None else None
 
     def submission_by_instance_id(self, instance_id: str) -> Submission | None:
         """The Submission with this instance ID (with or without the ``uuid:`` prefix), or None."""
@@ -625,10 +630,7 @@ class Repository:
 
     def open_submission_for(self, person_id: int) -> Submission | None:
         """The person's most recently updated in_progress/paused submission, or None (FC-23 resume)."""
-        with self.db.session() as s:
-            return s.exec(select(Submission).where(Submission.person_id == person_id,
-                                                   col(Submission.status).in_(OPEN_STATUSES))
-                          .order_by(col(Submission.updated_at).desc(), col(Submission.id).desc())).first()
+        return self._submission_where(_SQL_OPEN_SUBMISSION_FOR, {"pid": person_id})
 
     def submissions_of(self, person_id: int) -> list[Submission]:
         """All submissions operated by the person, oldest first."""
@@ -920,6 +922,14 @@ _SQL_CHANGE_ANSWER = (update(_ANSWER).where(_ANSWER.c.id == bindparam("aid"))
 _SQL_TIME_ANSWER = (update(_ANSWER).where(_ANSWER.c.id == bindparam("aid"))
                     .values(seconds_spent=_ANSWER.c.seconds_spent + bindparam("spent", type_=Float)))
 _SQL_DELETE_ANSWER = delete(_ANSWER).where(_ANSWER.c.id == bindparam("aid"))
+# Reads made for every answer (the handler finds the open interview, the service its form).
+_SQL_FORM_SHA = (sa_select(FormVersion.__table__.c.xlsx_sha256)  # type: ignore[attr-defined]
+                 .where(FormVersion.__table__.c.id == bindparam("fid")))  # type: ignore[attr-defined]
+_SQL_SUBMISSION_BY_ID = sa_select(_SUBMISSION).where(_SUBMISSION.c.id == bindparam("sid"))
+_SQL_OPEN_SUBMISSION_FOR = (sa_select(_SUBMISSION)
+                            .where(_SUBMISSION.c.person_id == bindparam("pid"),
+                                   _SUBMISSION.c.status.in_(OPEN_STATUSES))
+                            .order_by(_SUBMISSION.c.updated_at.desc(), _SUBMISSION.c.id.desc()).limit(1))
 
 
 def _same_progress(stored_text: str | None, before: dict[str, Any]) -> bool:
