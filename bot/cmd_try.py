@@ -156,6 +156,8 @@ def _media_input(text: str) -> tuple[str, str]:
         st = path.stat()
     except FileNotFoundError:
         raise ValueError(f"no such file: {text!r} (give the path of a file)") from None
+    except ValueError:  # an embedded NUL character
+        raise ValueError(f"{text!r} is not a file path (it holds a NUL character)") from None
     except OSError as exc:
         raise ValueError(f"cannot read {text!r}: {exc.strerror or exc} (give the path of a readable file)") from None
     if stat.S_ISDIR(st.st_mode):
@@ -349,7 +351,24 @@ def _stdin_iter(stream: Any) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the pilot; returns the exit code (0 completed, 1 refused form or input ran out)."""
+    """Run the pilot; returns the exit code (0 completed, 1 refused form, unreadable answers, input ran
+    out, or the output cannot be written: a closed pipe such as ``| head`` ends quietly, a full disk is
+    reported in one line)."""
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (``suara try F | head``): stop quietly, without a second error at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        if exc.filename is not None:  # pragma: no cover - reads are handled where they happen
+            raise
+        print(f"cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from questionnaires import engine
     from questionnaires.errors import FormError
     from questionnaires.interview import Asked, Completed, Rejected

@@ -162,3 +162,31 @@ def test_try_refusal_message_not_repeated_after_missing_file(form: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("This is not a photo") == 1, proc.stdout
     assert proc.stdout.count("no such file: 'missing.jpg'") == 1
+
+
+def test_try_media_path_with_nul_character_is_refused(form: Path):
+    proc = _suara("try", str(form), "--json", input=b"5\na\x00b\n-\nx\n")
+    _no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert "is not a file path (it holds a NUL character)" in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_try_output_on_a_full_disk_is_one_line(form: Path):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "bot.cli", "try", str(form)], input=b"5\n-\nx\n",
+                              stdout=full, stderr=subprocess.PIPE, cwd=ROOT, timeout=120)
+    err = proc.stderr.decode()
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode == 1
+    assert "cannot write the output: No space left on device" in err
+
+
+def test_try_reader_gone_stops_quietly(form: Path):
+    """``suara try F | head``: the pipe closes early; no traceback, no 'Exception ignored' noise."""
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "try", str(form)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()  # the reader is gone before anything is written
+    _, err = proc.communicate(b"5\n-\nx\n", timeout=120)
+    assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode(), err
+    assert proc.returncode == 1
