@@ -9,7 +9,8 @@ of the fsync per commit), and PostgreSQL in a throwaway schema when 127.0.0.1:54
 Photos: 4000x3000 JPEGs (generated, distinct bytes, EXIF orientation 6 + GPS) through
 `MediaStore.put` (SHA-256, Pillow verify, draft-mode decode, EXIF, upright 320 px thumbnail, two
 fsynced files) against a bare full-size ``Image.open(...).load()`` of the same bytes in the same run.
-Prints the figures and the ratio; asserts nothing.
+Answers also print CPU milliseconds per answer (``time.process_time``: fair on a shared machine) and SQL
+statements per answer. Prints the figures and the ratio; asserts nothing.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 from questionnaires.interview import Progress  # noqa: E402
 from questionnaires.model import Form, Language, Question  # noqa: E402
@@ -40,15 +43,33 @@ PG_URL = os.environ.get("SUARA_BENCH_PG_URL", "postgresql+psycopg://postgres@127
 T0 = datetime(2024, 9, 7, 2, 55, tzinfo=UTC)
 
 
-def bench_answers(db: Database, n: int) -> float:
+@dataclass(frozen=True)
+class AnswerFigures:
+    """One `bench_answers` run: answers/s (wall), CPU ms per answer (this process, all threads) and SQL
+    statements per answer (cursor executes, BEGIN included)."""
+
+    per_second: float
+    cpu_ms: float
+    statements: float
+
+
+def bench_answers(db: Database, n: int) -> AnswerFigures:
     """Answers per second, one apply_step (one transaction) each, 10 questions per submission."""
     upgrade(db)
+    statements = [0]
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        statements[0] += 1
+
     repo = Repository(db)
     form = Form("bench", "1", "Bench", (Language("id", "Indonesian"),), "id",
                 tuple(Question(f"q{i}", f"q{i}", "text") for i in range(10)))
     fv = repo.publish_form(form, b"bench-" + uuid.uuid4().bytes, published_by=None, now=T0)
     done = 0
     update = 1
+    applied = 0
+    cpu = 0.0
     start = time.perf_counter()
     while done < n:
         sub = repo.start_submission(form_version_id=fv.id, mode="self", person_id=None, language="id",
@@ -60,10 +81,13 @@ def bench_answers(db: Database, n: int) -> float:
                 break
             after = Progress(language="id", answers={**before.answers, f"q{i}": f"jawaban {i}"},
                              position=f"q{i + 1}", history=(*before.history, f"q{i}"))
+            s0, c0 = statements[0], time.process_time()
             repo.apply_step(sub.id, before=before, after=after, update_id=update,
                             events=[EventIn("shown", f"q{i + 1}")], now=T0 + timedelta(seconds=done))
+            cpu += time.process_time() - c0
+            applied += statements[0] - s0
             before, update, done = after, update + 1, done + 1
-    return n / (time.perf_counter() - start)
+    return AnswerFigures(n / (time.perf_counter() - start), cpu / n * 1000, applied / n)
 
 
 def _pg_up() -> bool:
@@ -145,18 +169,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         for sync in ("FULL", "NORMAL"):
             db = Database(f"sqlite:///{td}/{sync}.sqlite3", sqlite_synchronous=sync)
-            rate = bench_answers(db, args.answers)
+            fig = bench_answers(db, args.answers)
             db.close()
             note = " (Suara's setting)" if sync == "FULL" else " (for comparison: no fsync per commit)"
-            print(f"  SQLite WAL synchronous={sync:<6} {rate:8.0f} answers/s{note}")
+            print(f"  SQLite WAL synchronous={sync:<6} {fig.per_second:8.0f} answers/s  "
+                  f"{fig.cpu_ms:5.2f} ms CPU/answer  {fig.statements:4.1f} statements/answer{note}")
     if not args.no_postgres and _pg_up():
         schema = f"suara_bench_{uuid.uuid4().hex[:10]}"
         _pg_schema(True, schema)
         try:
             db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
-            rate = bench_answers(db, args.answers)
+            fig = bench_answers(db, args.answers)
             db.close()
-            print(f"  PostgreSQL (127.0.0.1)        {rate:8.0f} answers/s")
+            print(f"  PostgreSQL (127.0.0.1)        {fig.per_second:8.0f} answers/s  "
+                  f"{fig.cpu_ms:5.2f} ms CPU/answer  {fig.statements:4.1f} statements/answer")
         finally:
             _pg_schema(False, schema)
     else:
