@@ -19,7 +19,8 @@ Accepted spellings (people in Jambi type dates day-first and decimals with a com
 * date: ``2024-03-05``, ``05/03/2024``, ``5-3-2024``, ``05.03.2024`` (day first) -> ``"2024-03-05"``.
 * time: ``09:30``, ``9.30``, ``09:30:15`` -> ``"09:30:00"`` / ``"09:30:15"``.
 * datetime: a date and a time separated by a space or ``T``, optional ``Z`` / ``+07:00`` offset; without
-  an offset the offset of the caller's ``now`` is used -> ``"2024-03-05T09:30:00+07:00"``.
+  an offset the offset of the caller's ``now`` is used -> ``"2024-03-05T09:30:00+07:00"``; an offset
+  beyond ±14:00 or with 60+ minutes is refused (no such zone).
 * geopoint: a `Location`, or text ``lat lon``, ``lat, lon``, ``lat lon alt acc`` ->
   ``"lat lon alt acc"`` (alt/accuracy ``0`` when unknown), latitude within ±90, longitude within ±180.
 """
@@ -165,7 +166,10 @@ def _datetime(raw: str, now: datetime) -> str:
             offset = UTC
         else:
             digits = off[1:].replace(":", "")
-            delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 14 or minutes >= 60:  # real UTC offsets run from -12:00 to +14:00
+                raise InputError("not_datetime")
+            delta = timedelta(hours=hours, minutes=minutes)
             offset = timezone(delta if off[0] == "+" else -delta)
     parts = re.split(r"[T\s]+", text, maxsplit=1)
     if len(parts) != 2:

@@ -171,3 +171,25 @@ def test_not_a_number_still_says_whole_number():
     s = engine.start(NUMS, "id", now=NOW)
     r = engine.step(NUMS, s.progress, Text("tiga"), now=NOW)
     assert isinstance(r, Rejected) and r.error == message("not_integer", "id")
+
+
+# --------------------------------------------------------------------- impossible datetime offsets
+DT = form("""
+| survey |
+| | type | name | label |
+| | datetime | when | When? |
+""")
+
+
+@pytest.mark.parametrize("typed", ["2024-03-05 09:30+99:99", "2024-03-05 09:30-24:00", "2024-03-05 09:30+05:60"])
+def test_datetime_with_impossible_offset_is_refused_not_a_crash(typed):
+    """A ValueError from datetime (offset out of ±24 h) escaped step() before."""
+    s = engine.start(DT, "id", now=NOW)
+    r = engine.step(DT, s.progress, Text(typed), now=NOW)
+    assert isinstance(r, Rejected) and r.error == message("not_datetime", "id")
+
+
+def test_datetime_with_real_extreme_offsets_ok():
+    s = engine.start(DT, now=NOW)
+    done = engine.step(DT, s.progress, Text("2024-03-05 09:30+14:00"), now=NOW)
+    assert isinstance(done, Completed) and done.progress.answers["when"] == "2024-03-05T09:30:00+14:00"
