@@ -43,6 +43,8 @@ FORMAT = "suara-backup"
 FORMAT_VERSION = 1
 _CHUNK = 1024 * 1024
 _MEDIA_DIRS = ("media", "thumbs")
+#: A manifest lists one short line per file; 64 MB is ~500,000 files. Larger is not ours.
+_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 class BackupError(Exception):
@@ -325,13 +327,23 @@ def read_manifest(path: Path) -> dict[str, object]:
     """The parsed manifest of backup ``path``. Raises BackupError if missing or malformed."""
     mpath = Path(path) / MANIFEST_NAME
     try:
+        st = os.stat(mpath)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_MANIFEST_BYTES:
+            raise BackupError(f"{mpath}: not a Suara backup manifest (not a regular file, or over "
+                              f"{_MAX_MANIFEST_BYTES // (1024 * 1024)} MB)")
         data = json.loads(mpath.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise BackupError(f"{mpath}: missing (not a Suara backup, or the backup did not finish)") from exc
-    except (OSError, ValueError) as exc:
-        raise BackupError(f"{mpath}: unreadable manifest ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise BackupError(f"{mpath}: unreadable manifest ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
         raise BackupError(f"{mpath}: not a Suara backup manifest")
+    for n, entry in enumerate(data["files"], 1):
+        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str) and entry["path"]
+                and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)):
+            raise BackupError(f"{mpath}: file entry {n} is malformed (needs path, size in bytes and sha256)")
+    if not isinstance(data.get("database", SQLITE_FILENAME), str):
+        raise BackupError(f"{mpath}: \"database\" must be a file name")
     return data
 
 

@@ -316,3 +316,30 @@ def test_verify_a_file_instead_of_a_folder(tmp_path: Path) -> None:
     f.write_bytes(b"PK")
     proc = _cli("backup", "--verify", str(f))
     assert proc.returncode == 1 and "is a file, not a backup folder" in proc.stderr
+
+
+@pytest.mark.parametrize("manifest", [
+    '{"format": "suara-backup", "files": [1]}',
+    '{"format": "suara-backup", "files": [{"path": "x", "size": "12", "sha256": "ab"}]}',
+    '{"format": "suara-backup", "files": [{"path": ["x"], "size": 1, "sha256": "ab"}]}',
+    '{"format": "suara-backup", "files": [], "database": 5}',
+    '[' * 100000 + ']' * 100000,
+])
+def test_a_malformed_manifest_is_one_clear_line(tmp_path: Path, manifest: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """In process (a TypeError/RecursionError would surface here as an exception, not an exit code)."""
+    bk = tmp_path / "bk"
+    bk.mkdir()
+    (bk / "manifest.json").write_text(manifest)
+    for args in (["backup", "--verify", str(bk)], ["restore", str(bk), "--data-dir", str(tmp_path / "d")]):
+        assert main(args) == 1
+        assert "manifest.json" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_manifest_that_is_a_device_is_not_read(tmp_path: Path) -> None:
+    bk = tmp_path / "bk"
+    bk.mkdir()
+    (bk / "manifest.json").symlink_to("/dev/zero")
+    proc = _cli("backup", "--verify", str(bk))
+    assert proc.returncode == 1 and "not a regular file" in proc.stderr
