@@ -82,7 +82,9 @@ how to answer (one answer per line, typed or from --answers FILE):
   ./photo.jpg          an image/audio/video/file question: the path of a file
   y  or n              "add another?" of a repeat
 A refused answer prints the reason (!!) and the next line is the new try.
-Exit codes: 0 completed, 1 the form is refused or the answers ran out, 2 usage error.
+Answers are UTF-8 text; an answers file must be a regular file of at most 10 MB, a media file at
+most 20 MB (the most a bot can download from Telegram).
+Exit codes: 0 completed, 1 the form is refused or the answers cannot be read or ran out, 2 usage error.
 """
 
 
