@@ -399,7 +399,13 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     instance_id = f"uuid:{uuid.uuid4()}"
     now = datetime.now(LOCAL_ZONE)
-    result = engine.start(form, args.lang, now=now, instance_id=instance_id)
+    try:
+        result = engine.start(form, args.lang, now=now, instance_id=instance_id)
+    except FormError as exc:  # an expression the engine cannot compile (normally caught at load)
+        print(f"{args.form}: this form cannot be run:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
     fresh = True  # False after a line refused here (media path): the step's notes/error were shown already
     while not isinstance(result, Completed):
         if fresh:
