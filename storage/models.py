@@ -52,10 +52,15 @@ MEDIA_KINDS: tuple[str, ...] = ("voice", "audio", "photo", "video", "document")
 #: not paradata (exports show them on the Qualitative sheet, never on the Paradata sheet).
 #: ``location`` = the enumerator's own position shared at the start of an interview (paradata, not an
 #: answer): ``detail = {"enumerator_location": [lat, lon, accuracy_m or None]}`` (WGS84 degrees).
+#: ``calculated`` = a value the form computes (XLSForm ``calculate``) was set, changed (old -> new) or
+#: removed (new None). Nobody typed it, so it is not ``answered``/``changed`` (reviewers read those
+#: timestamps to find too-fast interviews) and it is left off the Paradata sheet; the Answer row is
+#: kept (calculations are part of the submission) with ``changed_count`` 0.
 #: ``kind`` is a plain string column: a new kind needs no migration, only an entry here.
 EVENT_KINDS: tuple[str, ...] = (
     "started", "shown", "answered", "changed", "cleared", "back", "skipped", "paused", "resumed",
     "reminded", "submitted", "discarded", "reviewed", "exported", "deleted", "media", "note", "location",
+    "calculated",
 )
 
 
@@ -248,7 +253,7 @@ class Media(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Paradata / audit trail: one row per thing that happened (``kind`` in `EVENT_KINDS`), UTC ``at``.
 
-    ``old_value``/``new_value`` for answered/changed/cleared; ``detail`` free JSON (e.g. the reason).
+    ``old_value``/``new_value`` for answered/changed/cleared/calculated; ``detail`` free JSON (e.g. the reason).
     ``submission_id``/``person_id`` may be None (anonymous events such as a withdrawal).
     """
 

@@ -21,12 +21,12 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Float, Text, bindparam, cast, delete, func, insert, update
+from sqlalchemy import Connection, Float, Integer, Text, bindparam, cast, delete, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -85,8 +85,8 @@ class InvalidState(RepositoryError):
 class EventIn:
     """An event for `Repository.apply_step` / `record_event`: ``kind`` in `storage.models.EVENT_KINDS`.
 
-    Answer events (answered/changed/cleared) are derived by `apply_step` from the Progress diff; pass
-    the others (shown, back, skipped, …) here.
+    Answer events (answered/changed/cleared, and ``calculated`` for the ``computed`` keys) are derived
+    by `apply_step` from the Progress diff; pass the others (shown, back, skipped, …) here.
     """
 
     kind: str
@@ -461,13 +461,17 @@ class Repository:
         return result if isinstance(result, Submission) else None
 
     def apply_step(self, submission_id: int, *, before: Progress, after: Progress, update_id: int | None,
-                   events: Sequence[EventIn] = (), now: datetime, person_id: int | None = None) -> bool:
+                   events: Sequence[EventIn] = (), now: datetime, person_id: int | None = None,
+                   computed: Collection[str] = ()) -> bool:
         """Persist one engine step in ONE transaction; True if applied, False for a duplicate update.
 
         Writes: Answer rows brought in line with ``after.answers`` (insert ``answered``; update
         ``changed`` with old -> new and ``changed_count + 1``; delete ``cleared`` keys that left the
         answers, e.g. became irrelevant), the Progress JSON and position, ``events``, and the
-        ProcessedUpdate row. ``seconds_spent`` of the answer to ``before.position`` grows by the seconds
+        ProcessedUpdate row. ``computed``: answer keys the form calculates (XLSForm ``calculate``, with
+        repeat indices as in the answers): their rows are kept like any answer, but every insert, change
+        or removal is a ``calculated`` event (old -> new, new None when removed) and ``changed_count``
+        stays 0, so paradata and the "many changed answers" flag show only what a person did. ``seconds_spent`` of the answer to ``before.position`` grows by the seconds
         since the submission's previous step (time on the question). A paused submission becomes
         in_progress again.
 
@@ -495,7 +499,7 @@ class Repository:
             elapsed = max(0.0, (now - updated_at).total_seconds())
             rows = [_event_row(submission_id, person_id, ev, now)
                     for ev in _answer_changes(conn, submission_id, after.answers, now,
-                                              timed_key=before.position, elapsed=elapsed)]
+                                              timed_key=before.position, elapsed=elapsed, computed=computed)]
             rows.extend(_event_row(submission_id, person_id, ev, now) for ev in events)
             if rows:
                 conn.execute(_SQL_INSERT_EVENT, rows)
@@ -511,19 +515,23 @@ class Repository:
         return bool(self._run_idempotent_core(update_id, fn))
 
     def _sync_answers(self, s: Session, sub: Submission, answers: Mapping[str, str], now: datetime,
-                      person_id: int | None, *, timed_key: str | None = None, elapsed: float = 0.0) -> None:
+                      person_id: int | None, *, timed_key: str | None = None, elapsed: float = 0.0,
+                      computed: Collection[str] = ()) -> None:
         assert sub.id is not None
         rows = {a.path: a for a in s.exec(select(Answer).where(Answer.submission_id == sub.id)).all()}
         for key, value in answers.items():
             row = rows.get(key)
             spent = elapsed if key == timed_key else 0.0
+            calc = key in computed
             if row is None:
                 s.add(Answer(submission_id=sub.id, path=key, value=value, answered_at=now, seconds_spent=spent))
-                self._event(s, sub.id, person_id, EventIn("answered", key, None, value), now)
+                self._event(s, sub.id, person_id, EventIn("calculated" if calc else "answered", key, None, value),
+                            now)
             elif row.value != value:
-                self._event(s, sub.id, person_id, EventIn("changed", key, row.value, value), now)
+                self._event(s, sub.id, person_id, EventIn("calculated" if calc else "changed", key, row.value,
+                                                          value), now)
                 row.value, row.answered_at = value, now
-                row.changed_count += 1
+                row.changed_count += 0 if calc else 1
                 row.seconds_spent += spent
                 s.add(row)
             elif spent:
@@ -531,12 +539,15 @@ class Repository:
                 s.add(row)
         for key, row in rows.items():
             if key not in answers:
-                self._event(s, sub.id, person_id, EventIn("cleared", key, row.value, None), now)
+                self._event(s, sub.id, person_id, EventIn("calculated" if key in computed else "cleared", key,
+                                                          row.value, None), now)
                 s.delete(row)
 
     def submit(self, submission_id: int, *, data: Mapping[str, str], update_id: int | None, now: datetime,
-               progress: Progress | None = None, person_id: int | None = None) -> bool:
+               progress: Progress | None = None, person_id: int | None = None,
+               computed: Collection[str] = ()) -> bool:
         """Mark a submission submitted with final answers ``data`` (relevant answers only: FC-17).
+        ``computed``: calculated answer keys, logged as ``calculated`` events (see `apply_step`).
 
         One transaction: Answer rows made equal to ``data``, status ``submitted``, ``submitted_at``,
         a ``submitted`` event, the ProcessedUpdate row, and ``progress`` if given. Returns False (and
@@ -554,7 +565,7 @@ class Repository:
                 return False
             if sub.status == "discarded":
                 raise InvalidState(f"submission {submission_id} was discarded")
-            self._sync_answers(s, sub, data, now, person_id)
+            self._sync_answers(s, sub, data, now, person_id, computed=computed)
             if progress is not None:
                 sub.progress, sub.position = progress.to_dict(), progress.position
             sub.status, sub.submitted_at, sub.updated_at = "submitted", now, now
@@ -917,7 +928,7 @@ _SQL_INSERT_ANSWER = insert(_ANSWER)
 _SQL_INSERT_EVENT = insert(_EVENT)
 _SQL_CHANGE_ANSWER = (update(_ANSWER).where(_ANSWER.c.id == bindparam("aid"))
                       .values(value=bindparam("v"), answered_at=bindparam("at"),
-                              changed_count=_ANSWER.c.changed_count + 1,
+                              changed_count=_ANSWER.c.changed_count + bindparam("inc", type_=Integer),
                               seconds_spent=_ANSWER.c.seconds_spent + bindparam("spent", type_=Float)))
 _SQL_TIME_ANSWER = (update(_ANSWER).where(_ANSWER.c.id == bindparam("aid"))
                     .values(seconds_spent=_ANSWER.c.seconds_spent + bindparam("spent", type_=Float)))
@@ -946,9 +957,10 @@ def _same_progress(stored_text: str | None, before: dict[str, Any]) -> bool:
 
 
 def _answer_changes(conn: Connection, submission_id: int, answers: Mapping[str, str], now: datetime, *,
-                    timed_key: str | None, elapsed: float) -> list[EventIn]:
+                    timed_key: str | None, elapsed: float, computed: Collection[str] = ()) -> list[EventIn]:
     """Bring the submission's Answer rows in line with ``answers`` (Core statements, executemany per
-    kind) and return the answered/changed/cleared events in the order the old ORM code produced them."""
+    kind) and return the answered/changed/cleared events in the order the old ORM code produced them;
+    keys in ``computed`` get ``calculated`` events instead and keep ``changed_count`` (``inc`` 0)."""
     rows = {path: (aid, value) for aid, path, value in conn.execute(_SQL_ANSWERS, {"sid": submission_id})}
     events: list[EventIn] = []
     inserts: list[dict[str, Any]] = []
@@ -957,18 +969,19 @@ def _answer_changes(conn: Connection, submission_id: int, answers: Mapping[str, 
     for key, value in answers.items():
         old = rows.get(key)
         spent = elapsed if key == timed_key else 0.0
+        calc = key in computed
         if old is None:
             inserts.append({"submission_id": submission_id, "path": key, "value": value, "answered_at": now,
                             "seconds_spent": spent, "changed_count": 0})
-            events.append(EventIn("answered", key, None, value))
+            events.append(EventIn("calculated" if calc else "answered", key, None, value))
         elif old[1] != value:
-            events.append(EventIn("changed", key, old[1], value))
-            changes.append({"aid": old[0], "v": value, "at": now, "spent": spent})
+            events.append(EventIn("calculated" if calc else "changed", key, old[1], value))
+            changes.append({"aid": old[0], "v": value, "at": now, "spent": spent, "inc": 0 if calc else 1})
         elif spent:
             timings.append({"aid": old[0], "spent": spent})
     removed = [(key, aid, value) for key, (aid, value) in rows.items() if key not in answers]
     for key, _aid, value in removed:
-        events.append(EventIn("cleared", key, value, None))
+        events.append(EventIn("calculated" if key in computed else "cleared", key, value, None))
     if inserts:
         conn.execute(_SQL_INSERT_ANSWER, inserts)
     if changes:

@@ -104,3 +104,38 @@ def test_unknown_event_kind_writes_nothing(repo: Repository) -> None:
                         events=[EventIn("nonsense")])
     assert not repo.was_processed(3)
     assert repo.answers_of(sub.id) == {}
+
+
+def test_computed_keys_are_calculated_events_not_answers_and_not_changes(repo: Repository) -> None:
+    """A calculation (``exposure/n_platforms`` = 0 right after consent) is nobody's answer: its insert,
+    change and removal are ``calculated`` events, its row is kept (part of the submission) and its
+    ``changed_count`` stays 0; the statements per answer are the same as without calculations."""
+    _, _, sub = started(repo)
+    calc = ("n_platforms", "hh[1]/share")
+    p1 = P({"has_children": "yes", "n_platforms": "0", "hh[1]/share": "0.5"}, "name")
+    seen = _statements(repo)
+    assert repo.apply_step(sub.id, before=P(), after=p1, update_id=1, now=T0, computed=calc)
+    assert [s for s in seen if s != "BEGIN"] == ["INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "UPDATE"]
+    p2 = P({"has_children": "no", "n_platforms": "2"}, "name")  # one answer and one calculation changed
+    seen.clear()
+    assert repo.apply_step(sub.id, before=p1, after=p2, update_id=2, now=T0 + timedelta(seconds=5), computed=calc)
+    assert [s for s in seen if s != "BEGIN"] == ["INSERT", "SELECT", "SELECT", "UPDATE", "DELETE", "INSERT", "UPDATE"]
+    evs = [(e.kind, e.question_path, e.old_value, e.new_value) for e in repo.events_of(sub.id)][1:]
+    assert evs == [("answered", "has_children", None, "yes"), ("calculated", "n_platforms", None, "0"),
+                   ("calculated", "hh[1]/share", None, "0.5"),
+                   ("changed", "has_children", "yes", "no"), ("calculated", "n_platforms", "0", "2"),
+                   ("calculated", "hh[1]/share", "0.5", None)]
+    rows = {r.path: r for r in repo.answer_rows(sub.id)}
+    assert rows["n_platforms"].value == "2" and rows["n_platforms"].changed_count == 0
+    assert rows["has_children"].changed_count == 1
+
+
+def test_submit_logs_computed_keys_as_calculated(repo: Repository) -> None:
+    """`submit` diffs the final data too: a calculation settled there is ``calculated``, not ``answered``."""
+    _, _, sub = started(repo)
+    assert repo.apply_step(sub.id, before=P(), after=P({"has_children": "yes"}, None), update_id=1, now=T0)
+    assert repo.submit(sub.id, data={"has_children": "yes", "total": "1"}, update_id=2, now=T0,
+                       computed=("total",))
+    assert [(e.kind, e.question_path) for e in repo.events_of(sub.id)][-2:] == [
+        ("calculated", "total"), ("submitted", None)]
+    assert repo.answers_of(sub.id) == {"has_children": "yes", "total": "1"}
