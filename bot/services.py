@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from questionnaires.interview import (
     Skip,
     Step,
 )
-from questionnaires.model import SILENT_TYPES, Form
+from questionnaires.model import SILENT_TYPES, Form, key_to_path
 from storage.db import Database, open_database
 from storage.media import MediaStore
 from storage.models import OPEN_STATUSES, Event, Person, Submission
@@ -117,6 +117,7 @@ class Services:
     _closed: bool = field(default=False, repr=False)
     _people: dict[int, tuple[float, Person]] = field(default_factory=dict, repr=False)
     _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _calc_paths: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def writing(self) -> AbstractContextManager[object]:
         """Hold this around a repository write. SQLite allows one writer at a time and makes the others
@@ -215,6 +216,19 @@ class Services:
             return ui_lang
         return form.default_language
 
+    def computed_keys(self, form_version_id: int, form: Form, *answers: Mapping[str, str]) -> frozenset[str]:
+        """The keys among ``answers`` (answer key -> value mappings, e.g. before and after a step) whose
+        question is an XLSForm ``calculate``, repeat indices allowed (``hh/m[2]/share``): what
+        `Repository.apply_step` logs as ``calculated`` rather than answered/changed. The calculate
+        paths of a form version are found once and kept (a version never changes)."""
+        paths = self._calc_paths.get(form_version_id)
+        if paths is None:
+            paths = frozenset(q.path for q in form.questions() if q.type == "calculate")
+            self._calc_paths[form_version_id] = paths
+        if not paths:
+            return frozenset()
+        return frozenset(k for m in answers for k in m if (key_to_path(k) if "[" in k else k) in paths)
+
     def load(self, submission_id: int) -> tuple[Submission, Form, Progress]:
         """The submission, its form version's Form and its Progress. Raises NotFound."""
         sub = self.repo.get_submission(submission_id)
@@ -246,7 +260,10 @@ class Services:
                 assert sub.id is not None
                 with self.writing():
                     self.repo.apply_step(sub.id, before=step.progress, after=seeded.progress, update_id=None,
-                                         now=self.now(), person_id=person.id)
+                                         now=self.now(), person_id=person.id,
+                                         computed=self.computed_keys(form_version_id, form,
+                                                                     step.progress.answers,
+                                                                     seeded.progress.answers))
                 sub = self.repo.get_submission(sub.id)
             step = seeded
         if isinstance(step, Asked):
@@ -307,11 +324,12 @@ class Services:
             refused = self._refused(step.progress)
             if not refused and isinstance(step, Asked):
                 events.append(EventIn("shown", step.prompt.key))
+            computed = self.computed_keys(sub.form_version_id, form, progress.answers, step.progress.answers)
             try:
                 with self.writing():
                     applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
                                                    update_id=update_id, events=events, now=self.now(),
-                                                   person_id=person_id)
+                                                   person_id=person_id, computed=computed)
             except StaleProgress:
                 if attempt < 2:
                     continue
@@ -383,7 +401,8 @@ class Services:
             return SubmitResult("incomplete", sub, asked, step)
         with self.writing():
             ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
-                                  progress=progress, person_id=person_id)
+                                  progress=progress, person_id=person_id,
+                                  computed=self.computed_keys(sub.form_version_id, form, data, progress.answers))
         return SubmitResult("submitted" if ok else "already", self.repo.get_submission(submission_id), asked)
 
     @staticmethod
