@@ -19,6 +19,19 @@ from pathlib import Path
 
 HELP = "Administration: add people, make invite links, publish forms."
 
+#: Telegram user ids have at most 52 significant bits (Bot API, User.id), so 1 <= id < 2**52.
+TELEGRAM_ID_LIMIT = 2**52
+
+
+def parse_telegram_id(text: str) -> int | None:
+    """The Telegram user id written in ``text`` (digits, surrounding spaces allowed), or None when it is
+    not a positive whole number below `TELEGRAM_ID_LIMIT` (Bot API: user ids have at most 52 bits)."""
+    t = text.strip()
+    if not t.isascii() or not t.isdigit() or len(t) > 20:
+        return None
+    value = int(t)
+    return value if 0 < value < TELEGRAM_ID_LIMIT else None
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands add / invite / publish."""
@@ -27,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
     sub = parser.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="give a Telegram user a role")
-    add.add_argument("telegram_id", type=int, help="the person's numeric Telegram user id")
+    add.add_argument("telegram_id", help="the person's numeric Telegram user id (1 to 2^52-1)")
     add.add_argument("--role", choices=("researcher", "enumerator"), default="researcher")
     inv = sub.add_parser("invite", help="make an invite deep link")
     inv.add_argument("--role", choices=("enumerator", "respondent"), required=True)
@@ -53,14 +66,21 @@ def run(args: argparse.Namespace) -> int:
     """Run one admin action; 0 on success, 1 on a refused input (message on stderr), 2 on bad settings."""
     from bot.config import ConfigError
 
+    telegram_id: int | None = None
+    if args.admin_command == "add":
+        telegram_id = parse_telegram_id(str(args.telegram_id))
+        if telegram_id is None:
+            print(f"suara admin: {str(args.telegram_id)[:40]!r} is not a Telegram user id (a positive whole "
+                  f"number below 2^52)", file=sys.stderr)
+            return 1
     try:
         svc = _services(args)
     except ConfigError as exc:
         print(f"suara admin: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.admin_command == "add":
-            p = svc.repo.upsert_person(args.telegram_id, display_name="", language="id", role=args.role, now=svc.now())
+        if args.admin_command == "add" and telegram_id is not None:
+            p = svc.repo.upsert_person(telegram_id, display_name="", language="id", role=args.role, now=svc.now())
             print(f"person {p.telegram_id} is now {p.role}")
             return 0
         if args.admin_command == "invite":

@@ -322,8 +322,12 @@ class Repository:
 
         ``role`` None keeps an existing role (new people become ``"respondent"``). ``language`` is
         updated only for a new person (their later choice is kept: use `set_person_language`).
+        Raises ValueError for a ``telegram_id`` outside 1 .. 2**63-1 (the BIGINT column; Telegram's own
+        user ids stay below 2**52, Bot API ``User.id``) instead of a database OverflowError.
         """
         now = _utc(now)
+        if isinstance(telegram_id, bool) or not isinstance(telegram_id, int) or not 0 < telegram_id < 2**63:
+            raise ValueError(f"telegram_id {telegram_id!r} is out of range (1 .. 2**63-1)")
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
         for _ in range(2):
@@ -354,7 +358,9 @@ class Repository:
         return p
 
     def person_by_telegram_id(self, telegram_id: int) -> Person | None:
-        """The Person with this Telegram user id, or None."""
+        """The Person with this Telegram user id, or None (also for an id no BIGINT can hold)."""
+        if not -(2**63) <= telegram_id < 2**63:
+            return None
         with self.db.session() as s:
             return s.exec(select(Person).where(Person.telegram_id == telegram_id)).first()
 
