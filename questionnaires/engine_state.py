@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import heapq
 import uuid as _uuid
+from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 from questionnaires.engine_plan import MAX_REPEAT_COUNT, QUESTION, REPEAT, Plan, PlanNode
@@ -229,7 +231,7 @@ class State:
     """
 
     __slots__ = ("plan", "slots", "index", "node_slots", "answers", "stash", "counts", "language", "now",
-                 "instance_id", "_prefix")
+                 "instance_id", "_prefix", "_shape")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -244,8 +246,10 @@ class State:
         self.instance_id: str | None = None
         # `_layout` (numbering and hidden sections), shared with the previous state when an update
         # changed no slot's relevance (the common case), so numbering costs nothing then.
-        self._prefix: tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]],
-                            list[tuple[int, int]]] | None = None
+        self._prefix: _Layout | None = None
+        # `_Shape` of the slot list (what does not depend on relevance), shared by every state that
+        # `update` derives from this one (an update never changes the slot structure).
+        self._shape: _Shape | None = None
 
     @property
     def ctx(self) -> EvalContext:
@@ -258,56 +262,41 @@ class State:
         return EvalContext(self.plan, self.answers, self.counts, self.language, now or self.now,
                            self.instance_id)
 
-    def _layout(self) -> tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]], list[tuple[int, int]]]:
+    def _layout(self) -> _Layout:
         """Numbering and hidden sections, from relevance only (so an update that changed no slot's
         relevance shares it with the previous state).
 
-        Returns ``(prefix, single, multi, other)``: ``prefix[i]`` = relevant asked questions before
-        slot ``i`` (last entry: all of them). Each hidden slot whose parent is shown hides a block of
-        questions; its block counts towards the estimate while the condition that hides it reads a
-        question not answered yet: ``single`` maps the one answer key it reads to the questions hidden,
-        ``multi`` lists ``(keys, questions)`` for conditions reading several keys in the slot's scope,
-        ``other`` ``(slot index, questions)`` for the rest (checked with the expression's references).
+        Returns ``(numbers, single, multi, other)``: ``numbers[k]`` = relevant asked questions before
+        the ``k``-th slot of `_Shape.asking` (last entry: all of them). Each hidden slot whose parent
+        is shown hides a block of questions; its block counts towards the estimate while the
+        condition that hides it reads a question not answered yet: ``single`` maps the one answer key
+        it reads to the questions hidden, ``multi`` lists ``(keys, questions)`` for conditions reading
+        several keys in the slot's scope, ``other`` ``(slot index, questions)`` for the rest (checked
+        with the expression's references).
         """
-        if self._prefix is None:
-            prefix = [0]
-            blocks: list[list[int]] = []
-            n = 0
-            block: list[int] | None = None
-            block_end = -1
+        layout = self._prefix
+        if layout is None:
+            shape = self._shape
+            if shape is None:
+                shape = self._shape = _Shape(self.slots)
             slots = self.slots
-            for j, s in enumerate(slots):
-                if j >= block_end:
-                    block = None
-                if block is None and not s.relevant and s.kind != "r":
-                    block = [j, 0]
-                    blocks.append(block)
-                    block_end = s.end
-                if s.kind == "q":
-                    if s.asks and s.relevant:
-                        n += 1
-                    elif block is not None and s.pn.asks:
-                        block[1] += 1
-                prefix.append(n)
+            numbers = list(accumulate([(s := slots[j]).relevant and s.asks for j in shape.asking], initial=0))
             single: dict[str, int] = {}
             multi: list[tuple[frozenset[str], int]] = []
             other: list[tuple[int, int]] = []
-            for j, c in blocks:
-                pn = slots[j].pn
-                if not c or pn.relevant is None:
+            for j, parent, c, paths in shape.starts:
+                # a block starts at a hidden slot whose parent is shown (every slot of a hidden
+                # subtree is hidden, so the block holds all the subtree's asking questions)
+                if slots[j].relevant or (parent >= 0 and not slots[parent].relevant):
                     continue
-                targets = pn.relevant_targets
-                if targets is None:
+                if paths is None:
                     other.append((j, c))
-                    continue
-                indices = slots[j].indices
-                paths = tuple(t.key(indices) for t in targets)
-                if len(paths) == 1:
-                    single[paths[0]] = single.get(paths[0], 0) + c
-                elif paths:
-                    multi.append((frozenset(paths), c))
-            self._prefix = (prefix, single, multi, other)
-        return self._prefix
+                elif type(paths) is str:
+                    single[paths] = single.get(paths, 0) + c
+                else:
+                    multi.append((paths, c))
+            layout = self._prefix = (numbers, single, multi, other)
+        return layout
 
     def _open(self, j: int) -> bool:
         """True when slot ``j`` is hidden by its own condition on a question not answered yet."""
@@ -331,7 +320,50 @@ class State:
 
     def number(self, i: int) -> int:
         """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
-        return self._layout()[0][i] + 1
+        numbers = self._layout()[0]
+        assert self._shape is not None
+        return numbers[bisect_left(self._shape.asking, i)] + 1
+
+
+#: `State._layout`: (relevant asked questions before each asking slot, hidden blocks by the one key
+#: their condition reads, by several keys, and the rest by slot index).
+_Layout = tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]], list[tuple[int, int]]]
+
+
+class _Shape:
+    """What `State._layout` needs of a slot list that does not depend on relevance.
+
+    ``asking``: indices of the question slots whose node asks (those that can count in the numbering;
+    a read-only one counts only while not read-only), ascending. ``starts``: one
+    ``(slot index, parent slot index, asking questions in its subtree, keys)`` per slot that can hide
+    a block (it has its own ``relevant`` and holds at least one asking question), in slot order;
+    ``keys`` is the one answer key its condition reads (a str), a frozenset of several, ``None``
+    when they are not all in its scope (`PlanNode.relevant_targets`); conditions reading nothing
+    are left out (their blocks never count).
+    """
+
+    __slots__ = ("asking", "starts")
+
+    def __init__(self, slots: list[Slot]) -> None:
+        asking = [j for j, s in enumerate(slots) if s.kind == "q" and s.pn.asks]
+        self.asking = asking
+        starts: list[tuple[int, int, int, str | frozenset[str] | None]] = []
+        for j, s in enumerate(slots):
+            pn = s.pn
+            if s.kind == "r" or pn.relevant is None:
+                continue
+            c = bisect_left(asking, s.end) - bisect_left(asking, j)
+            if not c:
+                continue
+            targets = pn.relevant_targets
+            keys: str | frozenset[str] | None = None
+            if targets is not None:
+                if not targets:
+                    continue
+                paths = tuple(t.key(s.indices) for t in targets)
+                keys = paths[0] if len(paths) == 1 else frozenset(paths)
+            starts.append((j, s.parent, c, keys))
+        self.starts = starts
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -600,6 +632,7 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
                 _recompute(j, slots, ctx, answers, stash, changed, push, touched)
     except _Full:
         return None
+    state._shape = prev._shape
     if not touched[0]:
         state._prefix = prev._prefix
     return state

@@ -234,3 +234,48 @@ def test_study_forms_random_inputs_keep_the_invariants(seq, which):
     steps = _play(f, seq)
     for s in steps[:: max(1, len(steps) // 4)] + [steps[-1]]:
         _check_invariants(f, s.progress, isinstance(s, Completed))
+
+
+def _reference_number_total(state, key):
+    """The numbering spec, computed the plain way from a full evaluation: (number of the question
+    ``key`` among the relevant asked questions, estimated total). The estimate counts the relevant
+    asked questions plus, for each hidden subtree whose parent is shown, its asking questions while
+    the condition that hides it reads a question not answered yet."""
+    slots = state.slots
+    before = sum(1 for s in slots[: state.index[key]] if s.kind == "q" and s.asks and s.relevant)
+    total = sum(1 for s in slots if s.kind == "q" and s.asks and s.relevant)
+    ctx = state.ctx
+    for j, s in enumerate(slots):
+        if s.relevant or s.kind == "r" or (s.parent >= 0 and not slots[s.parent].relevant):
+            continue
+        hidden = sum(1 for t in slots[j:s.end] if t.kind == "q" and t.pn.asks)
+        if not hidden or s.pn.relevant is None:
+            continue
+        ctx.at(s.pn, s.key, s.indices)
+        refs = s.pn.relevant.references
+        if s.pn.relevant_targets is not None:
+            keys = {t.key(s.indices) for t in s.pn.relevant_targets}
+            if keys and not keys <= state.answers.keys():
+                total += hidden
+        elif refs and any(all(v == "" for v in ctx.resolve(n)) for n in refs):
+            total += hidden
+    return before + 1, total
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=st.lists(moves, max_size=40), which=st.sampled_from(["A", "B", "C", *sorted(STUDY_FORMS)]))
+def test_prompt_number_and_total_match_a_plain_count(seq, which):
+    """The numbering kept along incremental updates ("7 of ~23") equals a plain count over a full
+    evaluation of the same progress, on every step."""
+    f = {"A": FORM_A, "B": FORM_B, "C": FORM_C, **STUDY_FORMS}[which]
+    plan = plan_for(f)
+    for s in _play(f, seq):
+        prompt = getattr(s, "prompt", None)
+        if prompt is None:
+            continue
+        p = s.progress
+        full = evaluate(plan, p.answers, p.stash, p.repeat_counts, p.language, NOW)
+        number, total = _reference_number_total(full, prompt.key)
+        assert prompt.total == total
+        if prompt.kind == "question":
+            assert prompt.number == number
