@@ -46,7 +46,9 @@ class PlanNode:
     A ``choice_filter`` counts among the state expressions: an answer whose choice the filter no longer
     shows is taken out of the answers (see `questionnaires.engine_state`). ``relevant_targets`` lists
     the questions a ``relevant`` reads when each is in the node's own scope (outside repeats or in an
-    enclosing repeat instance), so their answer keys follow from the node's (a fast "is it answered?").
+    enclosing repeat instance), so their answer keys follow from the node's (a fast "is it answered?");
+    when none of them is inside a repeat, ``relevant_keys`` holds those keys already: the one key (a
+    str) or a frozenset of several (else None).
     """
 
     index: int
@@ -79,6 +81,7 @@ class PlanNode:
     choice_by_name: dict[str, Choice] = field(default_factory=dict)
     or_other: bool = False
     relevant_targets: tuple[PlanNode, ...] | None = None
+    relevant_keys: str | frozenset[str] | None = None
     simple: bool = False
 
     def key(self, indices: tuple[int, ...]) -> str:
@@ -221,6 +224,9 @@ def compile_form(form: Form) -> Plan:
             t.kind == QUESTION and t.repeats == pn.repeats[: len(t.repeats)] for t in targets
         ):
             pn.relevant_targets = tuple(targets)
+            if targets and not any(t.repeats for t in targets):
+                paths = frozenset(t.path for t in targets)
+                pn.relevant_keys = next(iter(paths)) if len(paths) == 1 else paths
     deps: dict[str, list[int]] = {}
     for idx in sorted(state_refs):
         for name in state_refs[idx]:

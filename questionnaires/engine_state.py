@@ -28,7 +28,7 @@ import uuid as _uuid
 from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import datetime
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import Any
 
 from questionnaires.engine_plan import MAX_REPEAT_COUNT, QUESTION, REPEAT, Plan, PlanNode
@@ -345,23 +345,25 @@ class _Shape:
     __slots__ = ("asking", "starts")
 
     def __init__(self, slots: list[Slot]) -> None:
-        asking = [j for j, s in enumerate(slots) if s.kind == "q" and s.pn.asks]
-        self.asking = asking
+        flags = [s.kind == "q" and s.pn.asks for s in slots]
+        before = list(accumulate(flags, initial=0))  # asking slots before each index
+        self.asking = list(compress(range(len(flags)), flags))
         starts: list[tuple[int, int, int, str | frozenset[str] | None]] = []
         for j, s in enumerate(slots):
             pn = s.pn
-            if s.kind == "r" or pn.relevant is None:
+            if pn.relevant is None or s.kind == "r":
                 continue
-            c = bisect_left(asking, s.end) - bisect_left(asking, j)
+            c = before[s.end] - before[j]
             if not c:
                 continue
-            targets = pn.relevant_targets
-            keys: str | frozenset[str] | None = None
-            if targets is not None:
-                if not targets:
-                    continue
-                paths = tuple(t.key(s.indices) for t in targets)
-                keys = paths[0] if len(paths) == 1 else frozenset(paths)
+            keys = pn.relevant_keys
+            if keys is None:
+                targets = pn.relevant_targets
+                if targets is not None:
+                    if not targets:
+                        continue
+                    paths = tuple(t.key(s.indices) for t in targets)
+                    keys = paths[0] if len(paths) == 1 else frozenset(paths)
             starts.append((j, s.parent, c, keys))
         self.starts = starts
 
