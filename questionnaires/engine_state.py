@@ -266,13 +266,13 @@ class State:
         """Numbering and hidden sections, from relevance only (so an update that changed no slot's
         relevance shares it with the previous state).
 
-        Returns ``(numbers, single, multi, other)``: ``numbers[k]`` = relevant asked questions before
-        the ``k``-th slot of `_Shape.asking` (last entry: all of them). Each hidden slot whose parent
-        is shown hides a block of questions; its block counts towards the estimate while the
-        condition that hides it reads a question not answered yet: ``single`` maps the one answer key
-        it reads to the questions hidden, ``multi`` lists ``(keys, questions)`` for conditions reading
-        several keys in the slot's scope, ``other`` ``(slot index, questions)`` for the rest (checked
-        with the expression's references).
+        Returns ``(numbers, single, single_keys, multi, other)``: ``numbers[k]`` = relevant asked
+        questions before the ``k``-th slot of `_Shape.asking` (last entry: all of them). Each hidden
+        slot whose parent is shown hides a block of questions; its block counts towards the estimate
+        while the condition that hides it reads a question not answered yet: ``single`` maps the one
+        answer key it reads to the questions hidden (``single_keys``: those keys as a frozenset),
+        ``multi`` lists ``(keys, questions)`` for conditions reading several keys in the slot's scope,
+        ``other`` ``(slot index, questions)`` for the rest (checked with the expression's references).
         """
         layout = self._prefix
         if layout is None:
@@ -295,7 +295,7 @@ class State:
                     single[paths] = single.get(paths, 0) + c
                 else:
                     multi.append((paths, c))
-            layout = self._prefix = (numbers, single, multi, other)
+            layout = self._prefix = (numbers, single, frozenset(single), multi, other)
         return layout
 
     def _open(self, j: int) -> bool:
@@ -312,11 +312,18 @@ class State:
         """Estimated number of questions in all (the ``~23`` of "7 of ~23"): the relevant ones plus
         those hidden only by a condition on a question not answered yet (so a survey that starts with
         consent shows "1 of ~12", not "1 of ~1")."""
-        prefix, single, multi, other = self._layout()
-        answered = self.answers.keys()
-        total = prefix[-1] + sum(single[p] for p in single.keys() - answered)
-        total += sum(c for paths, c in multi if not paths <= answered)
-        return total + sum(c for j, c in other if self._open(j))
+        numbers, single, single_keys, multi, other = self._layout()
+        answers = self.answers
+        total = numbers[-1]
+        if single:
+            # set.difference with a dict probes the dict once per key of the set (not per answer)
+            total += sum(map(single.__getitem__, single_keys.difference(answers)))
+        if multi:
+            answered = answers.keys()
+            total += sum(c for paths, c in multi if not paths <= answered)
+        if other:
+            total += sum(c for j, c in other if self._open(j))
+        return total
 
     def number(self, i: int) -> int:
         """The 1-based number of the question at slot ``i`` among the relevant asked questions."""
@@ -326,8 +333,8 @@ class State:
 
 
 #: `State._layout`: (relevant asked questions before each asking slot, hidden blocks by the one key
-#: their condition reads, by several keys, and the rest by slot index).
-_Layout = tuple[list[int], dict[str, int], list[tuple[frozenset[str], int]], list[tuple[int, int]]]
+#: their condition reads and those keys as a set, by several keys, and the rest by slot index).
+_Layout = tuple[list[int], dict[str, int], frozenset[str], list[tuple[frozenset[str], int]], list[tuple[int, int]]]
 
 
 class _Shape:
