@@ -33,7 +33,8 @@ from storage.repository import Repository
 
 #: Submissions read per query.
 BATCH = 500
-#: Event kinds shown on the Paradata sheet (storage's ``media`` bookkeeping events are left out).
+#: Event kinds shown on the Paradata sheet. Left out: storage's ``media`` bookkeeping, ``note`` (the
+#: Qualitative sheet shows notes) and ``calculated`` (a form's calculations: nobody's answer or change).
 PARADATA_KINDS = frozenset({"started", "shown", "answered", "changed", "cleared", "back", "skipped", "paused",
                             "resumed", "reminded", "submitted", "discarded", "reviewed", "location"})
 
