@@ -26,7 +26,7 @@ from typing import Literal
 
 from sqlmodel import select
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.i18n import ui_language
 from bot.render import key_tag
 from questionnaires import engine
@@ -130,7 +130,12 @@ class Services:
     @classmethod
     def open(cls, settings: Settings, *, clock: Callable[[], datetime] = utc_now, publish_shipped: bool = True) -> Services:
         """Open (and migrate) the database, the media store, make ``SUARA_ADMIN_IDS`` researchers and
-        publish the shipped study forms not yet published. Raises the storage errors on a bad URL."""
+        publish the shipped study forms not yet published. Raises the storage errors on a bad URL,
+        ConfigError for an admin id that is no Telegram user id (not 1 .. 2**52-1, Bot API ``User.id``)."""
+        for tid in settings.admin_ids:
+            if not 0 < tid < 2**52:
+                raise ConfigError(f"SUARA_ADMIN_IDS: {tid} is not a Telegram user id (a positive whole number "
+                                  f"below 2^52).")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = open_database(settings.resolved_database_url())
         media = MediaStore(settings.data_dir)

@@ -39,3 +39,14 @@ def test_upsert_person_raises_value_error_for_out_of_range_ids(repo: Repository,
     assert repo.people() == []
     assert repo.person_by_telegram_id(bad) is None
     assert repo.upsert_person(2**63 - 1, display_name="x", language="id", now=T0).telegram_id == 2**63 - 1
+
+
+@pytest.mark.parametrize("bad", ["-5", "0", "99999999999999999999999999"])
+def test_an_impossible_admin_id_in_the_settings_is_one_line_exit_2(tmp_path: Path, bad: str,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SUARA_ADMIN_IDS is checked before anything is stored (was an OverflowError, or a person -5)."""
+    monkeypatch.setenv("SUARA_ADMIN_IDS", f"777 {bad}")
+    assert main(["admin", "--data-dir", str(tmp_path / "data"), "--env-file", "", "add", "778"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "SUARA_ADMIN_IDS" in err and bad in err
