@@ -346,10 +346,11 @@ class _Shape:
     a block (it has its own ``relevant`` and holds at least one asking question), in slot order;
     ``keys`` is the one answer key its condition reads (a str), a frozenset of several, ``None``
     when they are not all in its scope (`PlanNode.relevant_targets`); conditions reading nothing
-    are left out (their blocks never count).
+    are left out (their blocks never count). ``start_at`` finds them by slot index, ``under`` by
+    parent slot index.
     """
 
-    __slots__ = ("asking", "starts")
+    __slots__ = ("asking", "starts", "start_at", "under")
 
     def __init__(self, slots: list[Slot]) -> None:
         flags = [s.kind == "q" and s.pn.asks for s in slots]
@@ -373,6 +374,71 @@ class _Shape:
                     keys = paths[0] if len(paths) == 1 else frozenset(paths)
             starts.append((j, s.parent, c, keys))
         self.starts = starts
+        self.start_at = {st[0]: st for st in starts}
+        under: dict[int, list[tuple[int, int, int, str | frozenset[str] | None]]] = {}
+        for st in starts:
+            under.setdefault(st[1], []).append(st)
+        self.under = under
+
+
+def _relayout(layout: _Layout, shape: _Shape, old: list[Slot], slots: list[Slot], touched: set[int]) -> _Layout:
+    """`State._layout` of ``slots`` from the layout of ``old`` (same shape) when only the slots in
+    ``touched`` changed relevance or asking: the numbering shifts after each changed asking slot, and
+    only the blocks starting at a touched slot or at a child of one can appear or vanish. Equal to
+    recounting (the property tests compare prompts with a plain count)."""
+    numbers, single, single_keys, multi, other = layout
+    asking = shape.asking
+    shifts: list[tuple[int, int]] = []
+    for j in sorted(touched):
+        k = bisect_left(asking, j)
+        if k < len(asking) and asking[k] == j:
+            o, n = old[j], slots[j]
+            d = int(n.relevant and n.asks) - int(o.relevant and o.asks)
+            if d:
+                shifts.append((k + 1, d))
+    if shifts:
+        out = numbers[: shifts[0][0]]
+        acc = 0
+        for m, (at, d) in enumerate(shifts):
+            acc += d
+            stop = shifts[m + 1][0] if m + 1 < len(shifts) else len(numbers)
+            out.extend([x + acc for x in numbers[at:stop]] if acc else numbers[at:stop])
+        numbers = out
+    affected: dict[int, tuple[int, int, int, str | frozenset[str] | None]] = {}
+    start_at, under = shape.start_at, shape.under
+    for j in touched:
+        st = start_at.get(j)
+        if st is not None:
+            affected[j] = st
+        for st in under.get(j, ()):
+            affected[st[0]] = st
+    copied = False
+    for j, parent, c, keys in affected.values():
+        was = not old[j].relevant and (parent < 0 or old[parent].relevant)
+        now = not slots[j].relevant and (parent < 0 or slots[parent].relevant)
+        if was == now:
+            continue
+        if not copied:
+            single, multi, other = dict(single), list(multi), list(other)
+            copied = True
+        if keys is None:
+            if now:
+                other.append((j, c))
+            else:
+                other.remove((j, c))
+        elif type(keys) is str:
+            left = single.get(keys, 0) + (c if now else -c)
+            if left:
+                single[keys] = left
+            else:
+                del single[keys]
+        elif now:
+            multi.append((keys, c))
+        else:
+            multi.remove((keys, c))
+    if copied:
+        single_keys = frozenset(single)
+    return (numbers, single, single_keys, multi, other)
 
 
 def _bool(expr: Any, ctx: EvalContext) -> bool:
@@ -623,7 +689,7 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
 
     for name in dirty:
         push(name)
-    touched = [False]
+    touched: list[int] = []
     if now != prev.now:
         for d in plan.now_nodes:
             if d not in queued:
@@ -642,15 +708,17 @@ def update(prev: State, answers: dict[str, str], stash: dict[str, str], dirty: s
     except _Full:
         return None
     state._shape = prev._shape
-    if not touched[0]:
+    if not touched:
         state._prefix = prev._prefix
+    elif prev._prefix is not None and prev._shape is not None and len(touched) <= 16:
+        state._prefix = _relayout(prev._prefix, prev._shape, prev.slots, slots, set(touched))
     return state
 
 
 def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str], st: dict[str, str],
-               changed: frozenset[str], push: Any, touched: list[bool]) -> None:
-    """Re-evaluate slot ``j`` in place (copy-on-write); ``touched[0]`` is set when a slot's
-    relevance or asking changed (numbering must be recounted)."""
+               changed: frozenset[str], push: Any, touched: list[int]) -> None:
+    """Re-evaluate slot ``j`` in place (copy-on-write); a slot whose relevance or asking changed
+    is listed in ``touched`` (the numbering must be recounted there)."""
     old = slots[j]
     pn = old.pn
     parent_rel = slots[old.parent].relevant if old.parent >= 0 else True
@@ -667,12 +735,12 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
             new.own = own
             new.relevant = rel
             slots[j] = new
-            touched[0] = True
+            touched.append(j)
             for k in range(j + 1, old.end):
                 if slots[k].kind == "q":
                     _recompute(k, slots, ctx, ans, st, changed, push, touched)
                 else:
-                    _recompute_group_flat(k, slots, ctx)
+                    _recompute_group_flat(k, slots, ctx, touched)
             return
         if own != old.own:
             new = old.copy()
@@ -688,7 +756,7 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
     asks, shows = _question(old, rel, ctx, ans, st, changed)
     if own != old.own or rel != old.relevant or asks != old.asks or shows != old.shows:
         if rel != old.relevant or asks != old.asks:
-            touched[0] = True
+            touched.append(j)
         new = old.copy()
         new.own, new.relevant, new.asks, new.shows = own, rel, asks, shows
         slots[j] = new
@@ -696,9 +764,9 @@ def _recompute(j: int, slots: list[Slot], ctx: EvalContext, ans: dict[str, str],
         push(pn.name)
 
 
-def _recompute_group_flat(k: int, slots: list[Slot], ctx: EvalContext) -> None:
+def _recompute_group_flat(k: int, slots: list[Slot], ctx: EvalContext, touched: list[int]) -> None:
     """A group inside a group whose relevance flipped: refresh its own and combined relevance only
-    (its children follow in the same loop and read it)."""
+    (its children follow in the same loop and read it); listed in ``touched`` when it flips."""
     old = slots[k]
     pn = old.pn
     parent_rel = slots[old.parent].relevant if old.parent >= 0 else True
@@ -712,6 +780,8 @@ def _recompute_group_flat(k: int, slots: list[Slot], ctx: EvalContext) -> None:
         new.own = own
         new.relevant = rel
         slots[k] = new
+        if rel != old.relevant:
+            touched.append(k)
 
 
 _CACHE_SIZE = 512

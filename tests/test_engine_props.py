@@ -279,3 +279,29 @@ def test_prompt_number_and_total_match_a_plain_count(seq, which):
         assert prompt.total == total
         if prompt.kind == "question":
             assert prompt.number == number
+
+
+def test_hiding_a_group_that_holds_a_hidden_group_counts_it_once():
+    """FORM_B: g1 shown with g2 inside hidden (its own condition), then an edit hides g1; the estimate
+    counts g2's question once, as part of g1's hidden block (the incremental numbering must drop
+    g2's own block), and showing g1 again restores g2's block."""
+    plan = plan_for(FORM_B)
+    seen = []
+
+    def check(s):
+        p = s.progress
+        full = evaluate(plan, p.answers, p.stash, p.repeat_counts, p.language, NOW)
+        number, total = _reference_number_total(full, s.prompt.key)
+        assert s.prompt.total == total
+        if s.prompt.kind == "question":
+            assert s.prompt.number == number
+        seen.append((s.prompt.key, total))
+
+    s = engine.start(FORM_B, now=NOW)
+    check(s)
+    for inp in (Text("20"), Skip(), Jump("a"), Text("5"), Jump("a"), Text("30")):
+        s = engine.step(FORM_B, s.progress, inp, now=NOW)
+        assert not isinstance(s, Rejected)
+        if not isinstance(s, Completed):
+            check(s)
+    assert seen == [("a", 4), ("g1/b", 4), ("r", 4), ("a", 4), ("r", 2), ("a", 2), ("r", 4)]
