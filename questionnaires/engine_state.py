@@ -17,6 +17,9 @@ later node (`Plan.forward_refs`) the pass is repeated until the answers settle (
 dependants of the changed names (in form order, through a heap; slots are copied on write, so earlier
 states stay valid) and returns None when the repeat structure changes. `remember` / `state_for` keep
 the recent States per plan so a step continues from the evaluation of the progress it is given.
+The prompt numbering ("7 of ~23", `State.number` / `State.total`) comes from a layout that an update
+shares with the previous state, or derives from it when a few slots changed relevance; only a full
+evaluation counts it afresh (from a `_Shape` of the slot list that the updates then share too).
 
 `EvalContext` is this engine's implementation of the `questionnaires.expressions` Context protocol.
 """
