@@ -111,7 +111,8 @@ def format_exports(bundles: list[ExportedBundle]) -> list[str]:
     lines: list[str] = []
     for b in bundles:
         lines.append(f"📦 {b.path}")
-        lines.append(f"   {b.submissions} submitted interviews, {b.media_files} media files in the zip; sheets "
+        lines.append(f"   {b.submissions} submitted interview{'s' if b.submissions != 1 else ''}, "
+                     f"{b.media_files} media file{'s' if b.media_files != 1 else ''} in the zip; sheets "
                      "(rows below the header, read back with openpyxl):")
         lines.append("   " + ", ".join(f"{s.title} {s.rows}" for s in b.sheets))
     return lines
