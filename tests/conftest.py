@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.emulator import Emulator
+
 PG_URL = os.environ.get("SUARA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -175,3 +177,15 @@ def repo(database: object, media_store: object) -> object:
 def fixtures_dir() -> Path:
     """The folder of small real media files (see tests/fixtures/make_fixtures.py)."""
     return FIXTURES
+
+
+@pytest.fixture
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """A running local Bot API emulator (`bot.emulator.Emulator`) for the emulator tests.
+
+    Opts in to PTB's next-major behaviour (durations / retry_after as ``datetime.timedelta``): PTB 22.2+
+    warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
+    """
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    with Emulator() as e:
+        yield e

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -14,15 +12,6 @@ from bot.emulator.harness import build_app, polling
 
 #: PTB deprecation warnings fail these tests: the emulator tests read PTB objects the forward-compatible way.
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    # Opt in to PTB's next-major behaviour (durations / retry_after as datetime.timedelta): PTB 22.2+
-    # warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
-    with Emulator() as e:
-        yield e
 
 
 async def test_get_me_and_start_deep_link_reach_command_handler(emu: Emulator) -> None:

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
@@ -29,15 +28,6 @@ from bot.emulator.harness import build_app, polling
 
 #: PTB deprecation warnings fail these tests: the emulator tests read PTB objects the forward-compatible way.
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    # Opt in to PTB's next-major behaviour (durations / retry_after as datetime.timedelta): PTB 22.2+
-    # warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
-    with Emulator() as e:
-        yield e
 
 
 def _post(emu: Emulator, method: str, body: bytes, ctype: str) -> tuple[int, dict]:

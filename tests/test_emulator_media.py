@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 #: PTB deprecation warnings fail these tests: the emulator tests read PTB objects the forward-compatible way.
 pytestmark = pytest.mark.filterwarnings("error::telegram.warnings.PTBDeprecationWarning")
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    # Opt in to PTB's next-major behaviour (durations / retry_after as datetime.timedelta): PTB 22.2+
-    # warns on every int-shaped read otherwise, even inside its own RetryAfter constructor.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
-    with Emulator() as e:
-        yield e
 
 
 def _jpeg(width: int = 1000, height: int = 750) -> bytes:
