@@ -69,14 +69,23 @@ async def start_interview(context: Context, chat_id: int, person: Person, form_v
     return sub
 
 
+async def _staff_or_refuse(update: Update, context: Context):  # type: ignore[no-untyped-def]
+    """The person behind ``update`` if they are an enumerator or researcher; otherwise tell them (in their
+    language) that the command is for enumerators and return None."""
+    person = await person_of(update, context)
+    if is_staff(person):
+        return person
+    await send_text(context, update.effective_chat.id, t(person.language, "only_enumerators"))  # type: ignore[union-attr]
+    return None
+
+
 async def cmd_new(update: Update, context: Context) -> None:
     """/new: enumerators and researchers pick a form to start an interview (an open one is paused)."""
-    person = await person_of(update, context)
+    person = await _staff_or_refuse(update, context)
+    if person is None:
+        return
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
     lang = person.language
-    if not is_staff(person):
-        await send_text(context, chat_id, t(lang, "only_enumerators"))
-        return
     svc = services(context)
     versions = await call(svc.repo.active_form_versions)
     if not versions:
@@ -88,12 +97,11 @@ async def cmd_new(update: Update, context: Context) -> None:
 
 async def cmd_mine(update: Update, context: Context) -> None:
     """/mine: the enumerator's interviews with status and position (last 30)."""
-    person = await person_of(update, context)
+    person = await _staff_or_refuse(update, context)
+    if person is None:
+        return
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
     lang = person.language
-    if not is_staff(person):
-        await send_text(context, chat_id, t(lang, "only_enumerators"))
-        return
     svc = services(context)
     assert person.id is not None
     subs = await call(svc.repo.submissions_of, person.id)
