@@ -18,10 +18,10 @@ Conventions
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -297,7 +297,31 @@ class Reminder(SQLModel, table=True):
     attempt: int = Field(default=1)
 
 
+class JobRun(SQLModel, table=True):
+    """One run of a once-a-day scheduler job (digest, morning note, backup, export) on one local day.
+
+    ``(job, local_day)`` is unique: the row is the claim, so when several bot workers share one database
+    exactly one of them inserts it and runs the job (`storage.repository.Repository.claim_daily_job`).
+    ``local_day`` is the calendar day in the study's zone (``SUARA_TZ``, default Asia/Jakarta), not UTC.
+    ``claimed_at`` (UTC) is when the current attempt was claimed; ``finished_at`` (UTC) and ``ok`` are set
+    when it ends (both None while it runs, or forever if the worker died). ``attempts`` counts claims
+    (> 1 after a crashed or failed run was claimed again); ``worker`` is a free note (``host:pid``).
+    """
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "local_day", name="uq_job_run_job_local_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    local_day: date = Field(sa_type=Date)
+    claimed_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ok: bool | None = Field(default=None)
+    attempts: int = Field(default=1)
+    worker: str = Field(default="", max_length=200)
+
+
 #: Every table class, in dependency order.
 TABLES: tuple[type[SQLModel], ...] = (
-    Person, FormVersion, Invite, Submission, Answer, Media, Event, ProcessedUpdate, Reminder,
+    Person, FormVersion, Invite, Submission, Answer, Media, Event, ProcessedUpdate, Reminder, JobRun,
 )

@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Float, Integer, Text, bindparam, cast, delete, func, insert, update
@@ -46,6 +46,7 @@ from storage.models import (
     Event,
     FormVersion,
     Invite,
+    JobRun,
     Media,
     Person,
     ProcessedUpdate,
@@ -850,6 +851,69 @@ class Repository:
         with self.db.write() as s:
             return int(s.exec(delete(Reminder).where(col(Reminder.submission_id) == submission_id,
                                                      col(Reminder.sent_at).is_(None))).rowcount or 0)
+
+    # --------------------------------------------------------------------------------- daily jobs
+    def claim_daily_job(self, name: str, local_day: date, *, now: datetime, worker: str = "",
+                        retry_after: timedelta | None = None, max_attempts: int = 3) -> bool:
+        """Claim the once-a-day job ``name`` for ``local_day`` (a day in the study's zone); True for
+        exactly one caller across threads, processes and workers sharing the database.
+
+        The claim is the INSERT of the `JobRun` row, unique on ``(job, local_day)``:
+        ``INSERT … ON CONFLICT (job, local_day) DO NOTHING RETURNING id`` (SQLite >= 3.35, PostgreSQL),
+        the same pattern as the Telegram update ids. No read-then-write: on SQLite the transaction holds
+        the write lock (``BEGIN IMMEDIATE``); on PostgreSQL a second worker's INSERT waits for the first
+        one's commit and then gets no row back. ``ON CONFLICT`` rather than catching IntegrityError,
+        because a losing worker asks again on every tick of the job's window: an error each time would
+        fill the PostgreSQL server log and abort the transaction.
+
+        A run that crashed (never finished) or failed (``ok`` False) may be claimed again when
+        ``retry_after`` is given, its current attempt was claimed at least ``retry_after`` before
+        ``now`` and it has had fewer than ``max_attempts`` claims: one conditional UPDATE, so again one
+        winner (PostgreSQL re-checks the WHERE after waiting for the row lock). A finished ``ok`` run is
+        never claimed again. ``retry_after`` must exceed the job's longest run, or a slow run is
+        duplicated. ``worker`` is a note stored on the row (e.g. ``host:pid``), cut to 200 characters.
+        Raises ValueError for an empty or over-long name or a naive ``now``.
+        """
+        if not name or len(name) > 40:
+            raise ValueError(f"job name {name!r} must be 1..40 characters")
+        now = _utc(now)
+        worker = worker[:200]
+        insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.db.write() as s:
+            stmt = (insert(JobRun).values(job=name, local_day=local_day, claimed_at=now, attempts=1, worker=worker)
+                    .on_conflict_do_nothing(index_elements=["job", "local_day"]).returning(JobRun.id))
+            if s.execute(stmt).first() is not None:
+                return True
+            if retry_after is None:
+                return False
+            again = (update(JobRun)
+                     .where(col(JobRun.job) == name, col(JobRun.local_day) == local_day,
+                            col(JobRun.ok).is_not(True), col(JobRun.claimed_at) <= now - retry_after,
+                            col(JobRun.attempts) < max_attempts)
+                     .values(claimed_at=now, finished_at=None, ok=None, attempts=col(JobRun.attempts) + 1,
+                             worker=worker))
+            return bool(s.execute(again).rowcount == 1)
+
+    def finish_daily_job(self, name: str, local_day: date, *, now: datetime, ok: bool) -> bool:
+        """Record the end of the claimed run of ``name`` on ``local_day``: ``finished_at`` = ``now`` (UTC)
+        and ``ok``. A run already recorded ok stays ok (a late report of an older, overtaken attempt
+        cannot turn it into a failure). Returns False when there was nothing to update (no claim, or
+        already ok)."""
+        now = _utc(now)
+        with self.db.write() as s:
+            n = s.execute(update(JobRun)
+                          .where(col(JobRun.job) == name, col(JobRun.local_day) == local_day,
+                                 col(JobRun.ok).is_not(True))
+                          .values(finished_at=now, ok=ok)).rowcount
+        return bool(n)
+
+    def daily_job_runs(self, name: str | None = None) -> list[JobRun]:
+        """The `JobRun` rows (of job ``name``, or all), by day then job."""
+        with self.db.session() as s:
+            q = select(JobRun).order_by(col(JobRun.local_day), col(JobRun.job))
+            if name is not None:
+                q = q.where(JobRun.job == name)
+            return list(s.exec(q).all())
 
     # ------------------------------------------------------------------------------- withdrawal
     def delete_person_data(self, person_id: int, *, now: datetime) -> DeletionReport:
