@@ -14,9 +14,18 @@ the data directory, never in the scheduler, so a restart neither loses nor dupli
   tick or worker already sent it) and only then sent. A row whose interview moved on after it was armed
   is dropped and re-armed from the new activity. A crash between claim and send loses that one reminder
   rather than sending it twice (at most once, by choice).
-* **Daily jobs** (digest, morning note, backup, export) run once per study-zone day at their hour: the day
-  each last ran is kept in ``<data_dir>/scheduler_state.json`` (written atomically), so a restart on the
-  same day does not run them again; a bot that was down at the hour catches up within the job's window.
+* **Daily jobs** (digest, morning note, backup, export) run once per study-zone day at their hour, within
+  a window after it (3 h for the notes, the rest of the day for backup/export: a bot that was down at the
+  hour catches up). Each run is claimed in the database before it starts (`Repository.claim_daily_job`:
+  one ``job_run`` row per job and local day, unique), so a restart on the same day does not run it again
+  and of several workers on one database (webhook mode behind a proxy) exactly one runs it. The end is
+  recorded (`Repository.finish_daily_job`, ``ok`` False when the job raised). A run that crashed (its
+  worker died) or failed is claimed again ``daily_retry_after`` (1 h) after its claim, at most
+  ``daily_max_attempts`` (3) claims a day, while still in the window: a researcher would rather get a
+  digest twice (the crashed run may have sent part of it) than not at all.
+  Older versions kept the last-run days in ``<data_dir>/scheduler_state.json``; its entries for *today*
+  are imported once per process (first tick) as finished runs, so upgrading mid-day sends nothing twice.
+  It is never written again and may be deleted.
 * **Quality flags** of newly submitted interviews are computed on each tick (`bot.study_data.check_pending`).
 
 Time: `Services.clock` (aware UTC; tests replace it) — never the wall clock directly. Hours are in the
@@ -30,9 +39,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +65,11 @@ from bot.study_data import (
 
 log = logging.getLogger(__name__)
 
+#: The per-process last-run file of older versions (read once for migration; see module doc).
 STATE_FILE = "scheduler_state.json"
 JOB_NAME = "suara-study-tick"
+#: Names of the daily jobs (the ``job_run.job`` values).
+DAILY_JOBS: tuple[str, ...] = ("morning", "digest", "backup", "export")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +82,9 @@ class StudyConfig:
     ``backup_keep`` [SUARA_BACKUP_KEEP, 7], ``backup_dir`` [SUARA_BACKUP_DIR, ``<data_dir>-backups``;
     ``off`` disables], ``export_dir`` [SUARA_EXPORT_DIR, none: no nightly export], ``export_hour``
     [SUARA_EXPORT_HOUR, 3], ``sweep_seconds`` [SUARA_SWEEP_SECONDS, 60], ``first_seconds``
-    [SUARA_SWEEP_FIRST_SECONDS, 60: the first tick after start re-arms everything].
+    [SUARA_SWEEP_FIRST_SECONDS, 60: the first tick after start re-arms everything], ``daily_retry_after``
+    [SUARA_DAILY_RETRY_HOURS, 1 h: a daily run that crashed or failed is claimed again this long after its
+    claim; keep it above the longest backup/export], ``daily_max_attempts`` [SUARA_DAILY_MAX_ATTEMPTS, 3].
     """
 
     reminder_delay: timedelta = timedelta(hours=24)
@@ -85,6 +100,8 @@ class StudyConfig:
     export_hour: int = 3
     sweep_seconds: float = 60.0
     first_seconds: float = 60.0
+    daily_retry_after: timedelta = timedelta(hours=1)
+    daily_max_attempts: int = 3
     rules: QualityRules = field(default_factory=QualityRules)
 
     @classmethod
@@ -116,7 +133,9 @@ class StudyConfig:
                    backup_hour=int(num("SUARA_BACKUP_HOUR", 2)), backup_keep=int(num("SUARA_BACKUP_KEEP", 7)),
                    backup_dir=backup_dir, export_dir=Path(export_raw) if export_raw else None,
                    export_hour=int(num("SUARA_EXPORT_HOUR", 3)), sweep_seconds=num("SUARA_SWEEP_SECONDS", 60),
-                   first_seconds=num("SUARA_SWEEP_FIRST_SECONDS", 60))
+                   first_seconds=num("SUARA_SWEEP_FIRST_SECONDS", 60),
+                   daily_retry_after=timedelta(hours=num("SUARA_DAILY_RETRY_HOURS", 1)),
+                   daily_max_attempts=int(num("SUARA_DAILY_MAX_ATTEMPTS", 3)))
 
 
 # ------------------------------------------------------------------------------------- quiet hours
@@ -218,9 +237,15 @@ def claim_due_reminders(svc: Services, cfg: StudyConfig) -> list[ReminderToSend]
     return out
 
 
-# -------------------------------------------------------------------------------------- daily state
+# --------------------------------------------------------------------------------------- daily jobs
+def worker_note() -> str:
+    """``host:pid`` of this process, stored on the daily jobs it claims (for people reading the table)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def load_state(data_dir: Path) -> dict[str, str]:
-    """The daily jobs' last-run days (``{"digest": "2026-11-29", …}``); empty when none or unreadable."""
+    """The last-run days older versions kept in ``<data_dir>/scheduler_state.json``
+    (``{"digest": "2026-11-29", …}``); empty when none or unreadable. Read only by `import_state`."""
     try:
         data = json.loads((data_dir / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -228,22 +253,34 @@ def load_state(data_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def save_state(data_dir: Path, state: Mapping[str, str]) -> None:
-    """Write the state atomically (temp file, fsync, rename)."""
-    path = data_dir / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(dict(state), fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def import_state(svc: Services) -> list[str]:
+    """Record the daily jobs that ``scheduler_state.json`` (older versions) says already ran *today*
+    (study zone) as finished runs, so an upgrade mid-day runs nothing twice. Other days are ignored (the
+    window logic only ever looks at today). Returns the job names recorded; a job already claimed in the
+    database is left alone."""
+    now = svc.now()
+    today = now.astimezone(svc.settings.zone).date()
+    done: list[str] = []
+    for name, day in sorted(load_state(svc.settings.data_dir).items()):
+        if name in DAILY_JOBS and day == today.isoformat() \
+                and svc.repo.claim_daily_job(name, today, now=now, worker=f"{STATE_FILE} {worker_note()}"):
+            svc.repo.finish_daily_job(name, today, now=now, ok=True)
+            done.append(name)
+    return done
 
 
-def daily_due(name: str, hour: int, local: datetime, state: Mapping[str, str], window_h: int = 3) -> bool:
-    """True when job ``name`` should run now: local time within ``window_h`` hours after ``hour`` and it has
-    not run on this local day."""
+def in_daily_window(hour: int, local: datetime, window_h: int = 3) -> bool:
+    """True when the local time ``local`` (study zone) lies within ``window_h`` hours after ``hour``:00 of
+    its own day (a window never runs past midnight into the next day)."""
     start = datetime.combine(local.date(), time(hour), local.tzinfo)
-    return start <= local < start + timedelta(hours=window_h) and state.get(name) != local.date().isoformat()
+    return start <= local < start + timedelta(hours=window_h)
+
+
+def claim_daily(svc: Services, cfg: StudyConfig, name: str, day: date) -> bool:
+    """Claim daily job ``name`` for local ``day`` in the database (True: this worker runs it now); see the
+    module doc for retries of crashed or failed runs."""
+    return svc.repo.claim_daily_job(name, day, now=svc.now(), worker=worker_note(),
+                                    retry_after=cfg.daily_retry_after, max_attempts=cfg.daily_max_attempts)
 
 
 def run_backup(svc: Services, cfg: StudyConfig) -> Path | None:
@@ -336,19 +373,31 @@ async def _tick(app: Application) -> TickReport:
             sent += 1
     armed = await asyncio.to_thread(arm_reminders, svc, cfg)  # after the sweep: dropped rows re-arm at once
     daily: list[str] = []
+    if not app.bot_data.get("study_state_imported"):
+        imported = await asyncio.to_thread(import_state, svc)
+        if imported:
+            log.info("daily jobs already run today per %s: %s", STATE_FILE, ", ".join(imported))
+        app.bot_data["study_state_imported"] = True
     local = svc.now().astimezone(zone)
-    state = await asyncio.to_thread(load_state, svc.settings.data_dir)
+    day = local.date()
     jobs = [("morning", cfg.morning_hour, 3, _morning), ("digest", cfg.digest_hour, 3, _digest),
             ("backup", cfg.backup_hour, 24, _backup), ("export", cfg.export_hour, 24, _export)]
     for name, hour, window, fn in jobs:
-        if daily_due(name, hour, local, state, window):
-            state[name] = local.date().isoformat()
-            await asyncio.to_thread(save_state, svc.settings.data_dir, state)  # before: never twice
-            try:
-                await fn(app, svc, cfg)
-            except Exception:  # one failing job must not stop the others (logged with traceback)
-                log.exception("daily job %s failed", name)
-            daily.append(name)
+        if not in_daily_window(hour, local, window):
+            continue
+        if not await asyncio.to_thread(claim_daily, svc, cfg, name, day):
+            continue  # done today, or another worker has it
+        ok = False
+        try:
+            await fn(app, svc, cfg)
+            ok = True
+        except Exception:  # one failing job must not stop the others (logged with traceback)
+            log.exception("daily job %s failed", name)
+        try:
+            await asyncio.to_thread(svc.repo.finish_daily_job, name, day, now=svc.now(), ok=ok)
+        except Exception:  # unrecorded: claimed again after daily_retry_after (at least once, by choice)
+            log.exception("could not record the end of daily job %s", name)
+        daily.append(name)
     return TickReport(checked, armed, sent, tuple(daily))
 
 

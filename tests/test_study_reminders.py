@@ -12,7 +12,7 @@ from pathlib import Path
 from bot_harness import answer_until, bot_harness, start_respondent
 from study_helpers import WIB, Clock, enumerator, hold_scheduler, researcher
 
-from bot.scheduler import daily_due, in_quiet_hours, load_state, out_of_quiet, tick
+from bot.scheduler import in_daily_window, in_quiet_hours, out_of_quiet, tick
 from bot.study_data import reminder_rows
 from storage.models import Reminder
 
@@ -140,7 +140,9 @@ async def test_morning_note_digest_backup_export_run_once_a_day_across_restarts(
         assert sent[0].text == "Daily digest 2026-12-01"
         photos = [m for m in sent if m.kind == "photo"]
         assert photos and photos[0].file is not None and photos[0].file.data[:8] == b"\x89PNG\r\n\x1a\n"  # type: ignore[index]
-        assert load_state(data)["digest"] == "2026-12-01"
+        (run,) = await asyncio.to_thread(h.svc.repo.daily_job_runs, "digest")
+        assert run.local_day.isoformat() == "2026-12-01" and run.ok is True and run.attempts == 1
+        assert not (data / "scheduler_state.json").exists()  # the claim lives in the database only
         # backups at 02:00 WIB on three nights: only the newest two are kept
         for day in (2, 3, 4):
             clock.set_local(2026, 12, day, 2, 30)
@@ -165,7 +167,6 @@ def test_quiet_hours_rules() -> None:
     assert out_of_quiet(at(22), WIB, *q) == datetime(2026, 12, 2, 7, 0, tzinfo=WIB)
     assert out_of_quiet(at(3), WIB, *q) == at(7)
     assert not in_quiet_hours(at(3), time(7), time(7))
-    state = {"digest": "2026-12-01"}
-    assert not daily_due("digest", 19, at(19, 30), state)
-    assert daily_due("digest", 19, datetime(2026, 12, 2, 19, 30, tzinfo=WIB), state)
-    assert not daily_due("morning", 7, at(11), {})  # outside the 3 h window: no morning note at 11:00
+    assert in_daily_window(19, at(19, 30)) and in_daily_window(19, at(19)) and not in_daily_window(19, at(18, 59))
+    assert not in_daily_window(7, at(11))  # outside the 3 h window: no morning note at 11:00
+    assert in_daily_window(2, at(23, 59), 24) and not in_daily_window(2, at(1, 59), 24)  # never past midnight
