@@ -6,13 +6,14 @@ scrubbed from every log line.
 
 Webhook mode (``--webhook https://example.org/suara --listen 0.0.0.0:8443``) needs PTB's ``webhooks``
 extra (``pip install "python-telegram-bot[webhooks]"``, which brings tornado); Telegram then calls
-``<URL>/<secret path>`` with a secret header, and several workers may share one PostgreSQL database.
+``<URL>/<secret>`` with the secret in a header too (the local server serves ``/<secret>``: a proxy
+publishing it under a path prefix strips the prefix), and several workers may share one PostgreSQL
+database. See `bot.webhook` for restarts and what a graceful stop (SIGINT/SIGTERM) guarantees.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import sys
@@ -38,11 +39,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--listen must be HOST:PORT, got {value!r}")
     return host or "0.0.0.0", int(port)
-
-
-def webhook_secret(token: str) -> str:
-    """A stable secret derived from the token (never the token itself): URL path and secret header."""
-    return hashlib.sha256(("suara-webhook:" + token).encode()).hexdigest()[:32]
 
 
 #: Loggers of Suara itself, shown at the chosen ``--log-level``; every other library (httpx, apscheduler,
@@ -90,10 +86,11 @@ def preflight(token: str, base_url: str, *, timeout_s: float = 10.0) -> Exceptio
 
     from telegram import Bot
     from telegram.error import TelegramError
-    from telegram.request import HTTPXRequest
+
+    from bot.http import AiohttpRequest
 
     async def check() -> None:
-        request = HTTPXRequest(connect_timeout=timeout_s, read_timeout=timeout_s)
+        request = AiohttpRequest(1, connect_timeout=timeout_s, read_timeout=timeout_s)
         kwargs = {"base_url": base_url} if base_url else {}
         async with Bot(token, request=request, get_updates_request=request, **kwargs) as bot:
             await bot.get_me()
@@ -113,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None,
                                  data_dir=args.data_dir, database_url=args.database_url)
         listen = parse_listen(args.listen) if args.webhook else None
+        target: tuple[str, str, str] | None = None
     except (ConfigError, ValueError) as exc:
         print(f"suara run: {exc}", file=sys.stderr)
         return 2
@@ -122,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print('suara run: webhook mode needs the webhooks extra: pip install "python-telegram-bot[webhooks]"',
                   file=sys.stderr)
+            return 2
+        from bot.webhook import webhook_target
+
+        try:
+            target = webhook_target(args.webhook, settings.token)
+        except ValueError as exc:
+            print(f"suara run: {exc}", file=sys.stderr)
             return 2
     # PTB 22 warns on every RetryAfter/duration read until timedelta values are opted into; Suara reads
     # both shapes (bot.inputs), so the process opts in (an explicit PTB_TIMEDELTA setting is kept)
@@ -155,12 +160,15 @@ def run(args: argparse.Namespace) -> int:
         app = build_application(settings, services=services, base_url=settings.api_base_url or None,
                                 base_file_url=settings.api_file_url or None)
         log.info("data directory %s, database %s", settings.data_dir, services.db)
-        if args.webhook and listen is not None:
-            secret = webhook_secret(settings.token)
-            url = f"{args.webhook.rstrip('/')}/{secret}"
-            log.info("webhook mode: listening on %s:%s", *listen)
-            app.run_webhook(listen=listen[0], port=listen[1], url_path=secret, webhook_url=url,
-                            secret_token=secret)
+        if target is not None and listen is not None:
+            import asyncio
+
+            from bot.webhook import serve_webhook
+
+            url, path, secret = target
+            log.info("webhook mode: listening on %s:%s; press Ctrl+C to stop", *listen)
+            asyncio.run(serve_webhook(app, webhook_url=url, url_path=path, listen_host=listen[0],
+                                      listen_port=listen[1], secret_token=secret))
         else:
             log.info("long polling; press Ctrl+C to stop")
             app.run_polling()
