@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from bot_harness import BotHarness, bot_harness
 from study_helpers import WIB, Clock, enumerator, hold_scheduler, researcher
 from telegram.ext import Application
@@ -151,3 +152,14 @@ async def test_todays_entries_of_an_old_scheduler_state_file_count_as_done(tmp_p
         assert [t for t in r.texts() if t.startswith("Daily digest")] == ["Daily digest 2026-12-02"]  # type: ignore[attr-defined]
         imported = [x for x in await asyncio.to_thread(h.svc.repo.daily_job_runs) if x.worker.startswith(STATE_FILE)]
         assert [(x.job, x.local_day) for x in imported] == [("digest", DAY)]  # "junk" and yesterday: not imported
+
+
+def test_retry_settings_come_from_the_environment(tmp_path: Path) -> None:
+    from bot.scheduler import StudyConfig
+
+    default = StudyConfig.from_env({}, tmp_path)
+    assert default.daily_retry_after == timedelta(hours=1) and default.daily_max_attempts == 3
+    cfg = StudyConfig.from_env({"SUARA_DAILY_RETRY_HOURS": "2.5", "SUARA_DAILY_MAX_ATTEMPTS": "5"}, tmp_path)
+    assert cfg.daily_retry_after == timedelta(hours=2.5) and cfg.daily_max_attempts == 5
+    with pytest.raises(ValueError, match="SUARA_DAILY_RETRY_HOURS"):
+        StudyConfig.from_env({"SUARA_DAILY_RETRY_HOURS": "soon"}, tmp_path)
