@@ -26,7 +26,9 @@ nothing sent meanwhile is lost; on start ``setWebhook`` is called again with the
 ``drop_pending_updates=False``, and the queued updates arrive. PTB's handler answers 200 as soon as an
 update is in the application's queue (before handlers ran); a graceful stop (leaving the block,
 SIGINT/SIGTERM under `serve_webhook`) first closes the HTTP server (nothing new is accepted) and then
-lets the application handle every update already acknowledged, so a graceful restart loses nothing. A
+lets the application handle every update already acknowledged, so a graceful restart loses nothing.
+(An update arriving during the stop may be handled while its 200 is cut off with the closing
+connection; Telegram then delivers it again after the restart — at least once, never lost.) A
 hard kill (SIGKILL, power loss) loses the updates acknowledged but not yet handled — the same window
 as PTB's long polling, which confirms updates on the next ``getUpdates`` before handling them. An
 update delivered twice (a retry after a lost 200) is applied once: the repository records each
