@@ -1,22 +1,33 @@
-"""Bot benchmark: N simulated respondents answering concurrently through the local emulator over real HTTP.
+"""Bot benchmark: simulated respondents answering concurrently through the local emulator over real HTTP.
 
 Run from the repository root::
 
-    python benchmarks/bot_bench.py [--users 50] [--answers 20] [--postgres auto|yes|no]
+    python benchmarks/bot_bench.py                      # both modes below, SQLite (+ PostgreSQL if it answers)
+    python benchmarks/bot_bench.py --rate 300 --users 300 --answers 15      # open loop only
+    python benchmarks/bot_bench.py --rate 0 --users 30 --answers 40         # closed loop only
 
-Each user opens a deep link, picks a language, then answers ``--answers`` integer questions by typing,
-each answer sent only after the bot has replied to the previous one (like a person). The full path runs
-for every answer: PTB long polling -> per-chat ordered processing -> engine -> one database transaction
-(answer + progress + events + ProcessedUpdate) -> edit of the old prompt + the next prompt sent over HTTP.
+Each user opens a deep link, picks a language, then answers ``--answers`` integer questions by typing.
+The full path runs for every answer: PTB long polling -> per-chat ordered processing -> engine -> one
+database transaction (answer + progress + events + ProcessedUpdate) -> the bot's reply over HTTP.
+
+Two ways of loading the bot, both printed:
+
+- **open loop** (``--rate R``, the issue's target): R answers per second offered by ``--users`` people, each
+  answering every users/R seconds on a fixed schedule, and never before the bot has replied to their
+  previous answer (a person waits for the next question). Latency is measured from the *scheduled* send
+  time to the reply, so a bot that falls behind is charged for the backlog (no "coordinated omission").
+  Target: the achieved rate keeps up with R = 300 and p99 < 50 ms.
+- **closed loop** (``--rate 0``): every user answers as soon as the bot replied — the bot's saturation
+  throughput. Its latency is users / throughput by Little's law, so it says little on its own.
 
 The emulator and the users run in a child process (Telegram is another machine in real life), the bot in
-this one. Printed: answers per second sustained (all users together, wall time) and latency from the user's send
-to the bot having sent its reply (p50 / p99, milliseconds). The overall 30 msg/s limiter is disabled
-here (the emulator is not Telegram) so the figure is Suara's own ceiling. Runs on a SQLite file, and on
-PostgreSQL when 127.0.0.1:5432 answers (``--postgres auto``). Target: >= 300 answers/s, p99 < 50 ms.
-For comparison it also prints the ceiling set by the engine + one database transaction per answer
-(`Services.apply` in a loop, no Telegram). CPU milliseconds per answer (``time.process_time`` of the bot
-process) are printed too: wall figures swing with the load of a shared machine, CPU time much less.
+this one. Printed: answers per second (all users together, wall time), latency p50 / p99 in milliseconds
+(from the user's send to the moment the emulator received the bot's reply, both on the emulator's clock),
+CPU milliseconds per answer of both processes (``time.process_time``: wall figures swing with the load of
+a shared machine, CPU time much less) and Bot API calls per answer. The overall 30 msg/s limiter is
+disabled here (the emulator is not Telegram) so the figure is Suara's own ceiling. For comparison it also
+prints the ceiling set by the engine + one database transaction per answer (`Services.apply` in a loop,
+no Telegram). ``--transport httpx`` runs PTB's default HTTP client instead of Suara's aiohttp one.
 Nothing is asserted.
 """
 
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import io
 import socket
 import statistics
@@ -62,11 +74,13 @@ def bench_form(n_questions: int) -> bytes:
     return buf.getvalue()
 
 
-def users_side(conn, n_users: int, n_answers: int) -> None:  # type: ignore[no-untyped-def]
+def users_side(conn, n_users: int, n_answers: int, rate: float) -> None:  # type: ignore[no-untyped-def]
     """Child process: the emulator ("Telegram") and the simulated users, one thread per user.
 
-    Sends (token, base_url, base_file_url), receives the invite codes, runs every user, and sends back
-    (wall seconds of the answering phase, latencies in seconds, answers sent)."""
+    Sends (token, base_url, base_file_url), receives the invite codes, runs every user (closed loop when
+    ``rate`` is 0, else ``rate`` answers/s offered in all), and sends back (wall seconds of the answering
+    phase, latencies in seconds, errors, CPU seconds of this process in that phase, Bot API calls by method
+    in that phase)."""
     import threading
 
     with Emulator() as emu:
@@ -76,9 +90,17 @@ def users_side(conn, n_users: int, n_answers: int) -> None:  # type: ignore[no-u
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
-        ready = threading.Barrier(n_users + 1)
+        start_at: list[float] = []
+        n_calls: list[int] = []
 
-        def person(u, code: str) -> None:  # type: ignore[no-untyped-def]
+        def go() -> None:  # runs once, when every user is onboarded: the answering phase starts now
+            start_at.append(time.perf_counter() + 0.05)
+            n_calls.append(len(emu.calls))
+
+        ready = threading.Barrier(n_users + 1, action=go)
+        interval = n_users / rate if rate > 0 else 0.0
+
+        def person(u, code: str, index: int) -> None:  # type: ignore[no-untyped-def]
             try:
                 m = u.mark()
                 u.send_command("start", code)
@@ -90,41 +112,53 @@ def users_side(conn, n_users: int, n_answers: int) -> None:  # type: ignore[no-u
                 errors.append(f"onboarding {u.id}: {exc}")
             ready.wait()
             mine: list[float] = []
+            due = start_at[0] + index / rate if rate > 0 else 0.0
             for i in range(n_answers):
+                if rate > 0:
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
                 m = u.mark()
                 t0 = time.perf_counter()
+                if rate > 0:
+                    t0, due = due, due + interval  # charged from the schedule, not from a late send
                 u.send_text(str(20 + i))
                 expect = f"[{i + 2}/" if i + 1 < n_answers else "All questions are answered"
                 try:
-                    u.wait_message(since=m, contains=expect, timeout=60)
+                    reply = u.wait_message(since=m, contains=expect, timeout=60)
                 except Exception as exc:
                     errors.append(f"user {u.id} answer {i}: {exc}")
                     break
-                mine.append(time.perf_counter() - t0)
+                # the moment "Telegram" got the reply, not when this thread woke up to see it
+                mine.append(reply.changed_at - t0)
             with lock:
                 latencies.extend(mine)
 
-        threads = [threading.Thread(target=person, args=(u, c), daemon=True) for u, c in zip(users, codes, strict=True)]
+        threads = [threading.Thread(target=person, args=(u, c, i), daemon=True)
+                   for i, (u, c) in enumerate(zip(users, codes, strict=True))]
         for th in threads:
             th.start()
         ready.wait()
-        t_start = time.perf_counter()
+        conn.send("answering")
+        t_start, c_start = time.perf_counter(), time.process_time()
         for th in threads:
             th.join()
         wall = time.perf_counter() - t_start
-        conn.send((wall, latencies, errors))
+        calls = collections.Counter(c.method for c in emu.calls[n_calls[0]:])
+        conn.send((wall, latencies, errors, time.process_time() - c_start, dict(calls)))
         conn.recv()  # keep "Telegram" up until the bot has stopped polling
 
 
-async def run_once(database_url: str, label: str, n_users: int, n_answers: int) -> None:
-    """One measured run: bot in this process, emulator + users in a child process."""
+async def run_once(database_url: str, label: str, n_users: int, n_answers: int, transport: str = "aiohttp",
+                   rate: float = 0.0) -> None:
+    """One measured run: bot in this process, emulator + users in a child process (see `users_side`)."""
     import multiprocessing as mp
 
     from questionnaires.xlsform import load_xlsform
 
     ctx = mp.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe()
-    child = ctx.Process(target=users_side, args=(child_conn, n_users, n_answers), daemon=True)
+    child = ctx.Process(target=users_side, args=(child_conn, n_users, n_answers, rate), daemon=True)
     child.start()
     loop = asyncio.get_running_loop()
     token, base_url, base_file_url = await loop.run_in_executor(None, parent_conn.recv)
@@ -138,13 +172,14 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int) 
             codes = [svc.repo.create_invite(role="respondent", created_by=None, now=svc.now(),
                                             form_id="bot_bench").code for _ in range(n_users)]
             app = build_application(settings, services=svc, base_url=base_url, base_file_url=base_file_url,
-                                    overall_max_rate=0)
+                                    overall_max_rate=0, transport=transport)
             try:
                 async with running(app, timeout=1):
                     parent_conn.send(codes)
+                    await loop.run_in_executor(None, parent_conn.recv)  # onboarding done
                     cpu0 = time.process_time()
-                    wall, latencies, errors = await loop.run_in_executor(None, parent_conn.recv)
-                    cpu = time.process_time() - cpu0  # bot process, all threads (onboarding included)
+                    wall, latencies, errors, emu_cpu, calls = await loop.run_in_executor(None, parent_conn.recv)
+                    cpu = time.process_time() - cpu0  # bot process, all threads, answering phase
             finally:
                 parent_conn.send("bye")
             # the work was real: every answer of every user is in the database
@@ -164,11 +199,14 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int) 
     lat_ms = sorted(x * 1000 for x in latencies)
     p50 = statistics.median(lat_ms)
     p99 = lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]
-    print(f"{label:<11} users={n_users:<4} answers={total:<6} wall={wall:6.2f}s  "
-          f"{total / wall:7.1f} answers/s   send->reply p50={p50:6.1f} ms  p99={p99:6.1f} ms  "
-          f"max={lat_ms[-1]:6.1f} ms   answers in database: {stored}")
-    print(f"{'':<11} bot process CPU: {cpu / total * 1000:5.1f} ms per answer (time.process_time over the run, "
-          f"all threads, {2 * n_users} onboarding updates included; fair on a shared machine)")
+    mode = f"open loop, {rate:g} answers/s offered" if rate > 0 else "closed loop"
+    print(f"{label:<11} {mode}: users={n_users} answers={total} wall={wall:.2f}s -> {total / wall:.1f} answers/s   "
+          f"send->reply p50={p50:.1f} ms  p99={p99:.1f} ms  max={lat_ms[-1]:.1f} ms   "
+          f"answers in database: {stored}")
+    print(f"{'':<11} CPU per answer (time.process_time, all threads): bot {cpu / total * 1000:.2f} ms, "
+          f"emulator + users {emu_cpu / total * 1000:.2f} ms")
+    per = ", ".join(f"{m} {n / total:.2f}" for m, n in sorted(calls.items(), key=lambda kv: -kv[1]) if n / total >= 0.01)
+    print(f"{'':<11} Bot API calls per answer: {sum(calls.values()) / total:.2f} ({per})")
 
 
 def storage_ceiling(database_url: str, label: str, n: int = 200) -> None:
@@ -223,19 +261,29 @@ def pg_drop(schema: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--answers", type=int, default=20, help="answers per user")
+    parser.add_argument("--rate", type=float, default=300.0,
+                        help="open loop: answers/s offered by --users people together (0: skip the open loop)")
+    parser.add_argument("--users", type=int, default=300, help="people in the open loop")
+    parser.add_argument("--closed-users", type=int, default=30, help="people in the closed loop (0: skip it)")
+    parser.add_argument("--answers", type=int, default=15, help="answers per user")
     parser.add_argument("--postgres", choices=("auto", "yes", "no"), default="auto")
+    parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="HTTP client for Bot API calls (aiohttp is Suara's; httpx is PTB's default)")
     args = parser.parse_args()
-    print(f"bot_bench: {args.users} users x {args.answers} answers, real HTTP to the emulator on 127.0.0.1")
-    asyncio.run(run_once("", "sqlite", args.users, args.answers))
+    print(f"bot_bench: {args.answers} answers per user, real HTTP to the emulator on 127.0.0.1, "
+          f"transport {args.transport}")
+    runs = ([(args.users, args.rate)] if args.rate > 0 else []) + \
+        ([(args.closed_users, 0.0)] if args.closed_users > 0 else [])
+    for users, rate in runs:
+        asyncio.run(run_once("", "sqlite", users, args.answers, args.transport, rate))
     storage_ceiling("", "sqlite")
     if args.postgres == "yes" or (args.postgres == "auto" and pg_available()):
-        url, schema = pg_schema_url()
-        try:
-            asyncio.run(run_once(url, "postgresql", args.users, args.answers))
-        finally:
-            pg_drop(schema)
+        for users, rate in runs:
+            url, schema = pg_schema_url()
+            try:
+                asyncio.run(run_once(url, "postgresql", users, args.answers, args.transport, rate))
+            finally:
+                pg_drop(schema)
         url, schema = pg_schema_url()
         try:
             storage_ceiling(url, "postgresql")

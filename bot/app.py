@@ -33,6 +33,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, Defaults
 
 from bot.config import Settings
+from bot.http import AiohttpRequest
 from bot.i18n import LANGUAGES, t
 from bot.services import Services
 
@@ -98,6 +99,7 @@ def build_application(
     base_url: str | None = None,
     base_file_url: str | None = None,
     overall_max_rate: float = 30.0,
+    transport: str = "aiohttp",
 ) -> Application:
     """Build the bot Application (not started).
 
@@ -105,7 +107,9 @@ def build_application(
     shipped forms). ``base_url``/``base_file_url`` default to Telegram's (pass the emulator's for tests).
     ``overall_max_rate`` is AIORateLimiter's messages per second over all chats (Telegram allows about 30;
     0 disables the overall limit, for benchmarks against the emulator). 429 answers are retried at most
-    ``settings.rate_limit_retries`` times.
+    ``settings.rate_limit_retries`` times. ``transport`` is the HTTP client for Bot API calls: ``"aiohttp"``
+    (default, `bot.http.AiohttpRequest`) or ``"httpx"`` (PTB's own `HTTPXRequest`, kept for comparison in
+    ``benchmarks/bot_bench.py --transport httpx``); any other value raises `ValueError`.
     """
     from bot.handlers import register_all
 
@@ -117,9 +121,14 @@ def build_application(
         .rate_limiter(AIORateLimiter(overall_max_rate=overall_max_rate, max_retries=settings.rate_limit_retries))
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
         .post_init(on_startup)
-        .connection_pool_size(settings.connection_pool_size)
-        .pool_timeout(30.0)
     )
+    if transport == "aiohttp":
+        builder = builder.request(AiohttpRequest(settings.connection_pool_size, pool_timeout=30.0))
+        builder = builder.get_updates_request(AiohttpRequest(1))
+    elif transport == "httpx":
+        builder = builder.connection_pool_size(settings.connection_pool_size).pool_timeout(30.0)
+    else:
+        raise ValueError(f"unknown transport {transport!r}: use 'aiohttp' or 'httpx'")
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

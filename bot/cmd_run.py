@@ -4,8 +4,8 @@ Settings come from arguments, the environment and ``.env`` (see `bot.config`). A
 token prints one line explaining how to get one from @BotFather and exits 2 (no traceback). The token is
 scrubbed from every log line.
 
-Webhook mode (``--webhook https://example.org/suara --listen 0.0.0.0:8443``) needs PTB's ``webhooks``
-extra (``pip install "python-telegram-bot[webhooks]"``, which brings tornado); Telegram then calls
+Webhook mode (``--webhook https://example.org/suara --listen 0.0.0.0:8443``) runs PTB's tornado webhook
+server (PTB's ``webhooks`` extra is a dependency of suara); Telegram then calls
 ``<URL>/<secret>`` with the secret in a header too (the local server serves ``/<secret>``: a proxy
 publishing it under a path prefix strips the prefix), and several workers may share one PostgreSQL
 database. See `bot.webhook` for restarts and what a graceful stop (SIGINT/SIGTERM) guarantees.
@@ -115,12 +115,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"suara run: {exc}", file=sys.stderr)
         return 2
     if args.webhook:
-        try:
-            import tornado  # noqa: F401  (PTB's webhook server)
-        except ImportError:
-            print('suara run: webhook mode needs the webhooks extra: pip install "python-telegram-bot[webhooks]"',
-                  file=sys.stderr)
-            return 2
         from bot.webhook import webhook_target
 
         try:

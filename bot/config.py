@@ -54,9 +54,8 @@ class Settings:
     ``concurrent_updates``: how many updates (of different chats) are handled at once.
     ``rate_limit_retries``: `AIORateLimiter` max_retries for 429 answers.
     ``api_base_url``/``api_file_url``: Bot API URLs when not Telegram's (empty = api.telegram.org).
-    ``connection_pool_size``: HTTP connections to the Bot API for sending. Small on purpose: httpcore
-    checks every pooled connection on each request, so a large pool costs CPU per message (measured with
-    benchmarks/bot_bench.py); requests beyond it wait (pool timeout 30 s), they are not dropped.
+    ``connection_pool_size``: keep-alive HTTP connections to the Bot API for sending (`bot.http`);
+    requests beyond it wait for a free connection (pool timeout 30 s), they are not dropped.
     """
 
     token: str = field(repr=False)

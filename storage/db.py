@@ -23,7 +23,9 @@ PostgreSQL: the same code runs on ``postgresql+psycopg://…``; write sessions l
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +110,12 @@ class Database:
             _install_sqlite_hooks(self.engine, busy_timeout_s, sqlite_synchronous)
         # A second Engine facade on the same pool whose transactions begin IMMEDIATE on SQLite.
         self._write_engine: Engine = self.engine.execution_options(suara_write=True)
+        # SQLite has one writer at a time. Threads of this process queue here for it instead of in
+        # SQLite's busy handler, which polls by sleeping 1, 2, 5, … up to 100 ms per try: under load that
+        # sleeping, not the work, made the slowest answers slow (benchmarks/bot_bench.py p99). Other
+        # processes (a second `suara` command) still meet the busy_timeout as before.
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if self.is_sqlite else contextlib.nullcontext())
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -117,8 +125,10 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: commit on normal exit, rollback on exception (which propagates)."""
-        with Session(self._write_engine, expire_on_commit=False) as s:
+        """One write transaction: commit on normal exit, rollback on exception (which propagates).
+
+        On SQLite, writers of this process take turns on an in-process lock first (see `__init__`)."""
+        with self._write_lock, Session(self._write_engine, expire_on_commit=False) as s:
             try:
                 yield s
                 s.commit()
@@ -132,7 +142,7 @@ class Database:
         SQLite, committed (fsynced under ``synchronous=FULL``) on normal exit, rolled back on an
         exception (which propagates). The repository's hot path (`Repository.apply_step`) uses it: the
         same guarantees as `write` at a fraction of the CPU per transaction."""
-        with self._write_engine.begin() as conn:
+        with self._write_lock, self._write_engine.begin() as conn:
             yield conn
 
     def close(self) -> None:

@@ -85,20 +85,6 @@ def test_admin_publish_good_and_broken_forms(tmp_path: Path, capsys: pytest.Capt
     assert "was not published" in err
 
 
-def test_webhook_mode_without_the_webhooks_extra_says_how_to_install_it(tmp_path: Path) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tornado") is not None:
-        pytest.skip("the webhooks extra is installed here")
-    env = _env_without_token(tmp_path)
-    env["TELEGRAM_BOT_TOKEN"] = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "https://example.org/suara",
-                           "--listen", "127.0.0.1:8443"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and 'python-telegram-bot[webhooks]' in proc.stderr
-
-
 def test_suara_run_serves_a_user_end_to_end_and_stops_on_sigint(tmp_path: Path) -> None:
     """`suara run` as a real process against the emulator (via SUARA_BOT_API_URL): a respondent link works,
     the answer is in the database, Ctrl+C stops it cleanly."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,7 +271,7 @@ class BotApi:
             elif "keyboard" in markup:
                 chat.reply_keyboard = markup
                 chat.reply_keyboard_hidden = False
-        msg.seq = self.s.bump(chat.chat_id)
+        msg.seq, msg.changed_at = self.s.bump(chat.chat_id), time.perf_counter()
         chat.bot_messages[msg.message_id] = msg
         self.s.emit(chat.chat_id, "bot", msg.kind, _shown(msg), message_id=msg.message_id, buttons=_labels(msg))
         return self.s.message_wire(chat, msg)
@@ -435,7 +436,7 @@ class BotApi:
     def _edited(self, chat: ChatRecord, msg: BotMessage) -> dict[str, Any]:
         msg.edited = True
         msg.edit_date = self.s.now()
-        msg.seq = self.s.bump(chat.chat_id)
+        msg.seq, msg.changed_at = self.s.bump(chat.chat_id), time.perf_counter()
         self.s.emit(chat.chat_id, "bot", "edit", _shown(msg), message_id=msg.message_id, buttons=_labels(msg))
         return self.s.message_wire(chat, msg)
 
@@ -445,7 +446,7 @@ class BotApi:
         msg = chat.bot_messages.get(mid)  # type: ignore[arg-type]
         if msg is not None and not msg.deleted:
             msg.deleted = True
-            msg.seq = self.s.bump(chat.chat_id)
+            msg.seq, msg.changed_at = self.s.bump(chat.chat_id), time.perf_counter()
             self.s.emit(chat.chat_id, "bot", "delete", f"#{mid} {_shown(msg)}", message_id=mid)
             return True
         if mid in chat.user_messages:

@@ -92,7 +92,8 @@ class BotMessage:
     what the bot sent. ``reply_markup`` is the inline keyboard attached to the message (None when none);
     ``reply_keyboard`` is the reply keyboard (or ``{"remove_keyboard": true}``) sent along with it.
     ``file`` holds the uploaded document/photo/audio bytes. ``history`` lists earlier texts/captions
-    (one entry per edit). ``seq`` is the emulator-wide change counter at the last change.
+    (one entry per edit). ``seq`` is the emulator-wide change counter at the last change, ``changed_at``
+    its ``time.perf_counter()``.
     """
 
     message_id: int
@@ -117,6 +118,8 @@ class BotMessage:
     history: list[str | None] = field(default_factory=list)
     deleted: bool = False
     seq: int = 0
+    #: ``time.perf_counter()`` in the emulator process at the last change (benchmarks time replies with it)
+    changed_at: float = 0.0
 
     @property
     def shown_text(self) -> str:
