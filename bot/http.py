@@ -19,12 +19,17 @@ Semantics kept from `HTTPXRequest` (so the rest of PTB behaves the same):
   connection, ``write_timeout`` (``media_write_timeout`` for uploads) bounds the whole exchange of a
   request with files, because aiohttp has no separate write timeout;
 - a timeout raises `telegram.error.TimedOut`; any other transport failure raises
-  `telegram.error.NetworkError` naming the aiohttp exception class. Both make PTB retry/log as usual.
+  `telegram.error.NetworkError` naming the aiohttp exception class. Both make PTB retry/log as usual;
+- an HTTP(S) proxy: the ``proxy`` argument, else ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+  ``NO_PROXY`` from the environment as httpx reads them (looked up once per scheme and host, not per
+  request: aiohttp's own ``trust_env`` would re-read them, and ``.netrc``, on every call).
 """
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -41,8 +46,8 @@ class AiohttpRequest(BaseRequest):
     `RuntimeError`, as `HTTPXRequest` does.
     """
 
-    __slots__ = ("_connect_timeout", "_media_write_timeout", "_pool_size", "_pool_timeout", "_read_timeout",
-                 "_session", "_write_timeout")
+    __slots__ = ("_connect_timeout", "_media_write_timeout", "_pool_size", "_pool_timeout", "_proxies", "_proxy",
+                 "_read_timeout", "_session", "_write_timeout")
 
     def __init__(
         self,
@@ -52,6 +57,7 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
+        proxy: str | None = None,
     ) -> None:
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
@@ -60,6 +66,8 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxy = proxy
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -79,6 +87,21 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy URL for requests to ``url``: the ``proxy`` argument, else the environment's
+        (``<SCHEME>_PROXY`` then ``ALL_PROXY``, unless ``NO_PROXY`` names the host), else None."""
+        if self._proxy is not None:
+            return self._proxy
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            found: str | None = None
+            if not (key[1] and urllib.request.proxy_bypass(key[1])):
+                env = urllib.request.getproxies()
+                found = env.get(key[0]) or env.get("all")
+            self._proxies[key] = found
+        return self._proxies[key]
 
     @staticmethod
     def _pick(value: ODVInput[float], default: float | None) -> float | None:
@@ -125,7 +148,7 @@ class AiohttpRequest(BaseRequest):
             elif params:
                 data = params
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as resp:
+            async with session.request(method, url, data=data, timeout=timeout, proxy=self.proxy_for(url)) as resp:
                 return resp.status, await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut(f"Timed out talking to the Bot API ({err.__class__.__name__})") from err

@@ -432,3 +432,40 @@ async def test_long_poll_on_an_empty_queue_returns_no_updates_instead_of_timing_
     assert update.message is not None and update.message.text == "halo 👋 & sampai=jumpa"
     polls = emu.calls_to("getUpdates")
     assert [c.params.get("timeout") for c in polls] == ["1", "5"] and all(c.status == 200 for c in polls)
+
+
+# -- proxies --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_a_proxy_from_the_environment_is_used_like_httpx_does(monkeypatch: pytest.MonkeyPatch,
+                                                                     transport: str) -> None:
+    """Deployments reaching Telegram through an HTTP proxy set HTTP(S)_PROXY; both transports honour it."""
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (req := await _read_request(reader)) is not None:
+            server.saw_request(req)
+            body = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "Suara",
+                                                      "username": "suara_bot"}}).encode()
+            writer.write(_http_head(200, len(body)) + body)
+            await writer.drain()
+
+    async with RawServer(proxy) as server:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.port}")
+        request: BaseRequest = HTTPXRequest() if transport == "httpx" else AiohttpRequest()
+        bot = Bot("1:T", request=request, base_url="http://api.telegram.invalid/bot")
+        async with request:
+            me = await _guard(bot.get_me())
+    assert me.username == "suara_bot"
+    assert server.requests and server.requests[0][0].startswith("POST http://api.telegram.invalid/bot1:T/getMe")
+
+
+async def test_no_proxy_and_an_explicit_proxy_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("http_proxy", "http://10.255.255.1:9")  # would hang if used
+    monkeypatch.setenv("no_proxy", "api.example.org")
+    request = AiohttpRequest()
+    assert request.proxy_for("http://api.example.org/bot1:T/getMe") is None
+    assert request.proxy_for("http://other.example.org/x") == "http://10.255.255.1:9"
+    assert AiohttpRequest(proxy="http://p:1").proxy_for("http://api.example.org/") == "http://p:1"
