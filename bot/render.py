@@ -268,9 +268,37 @@ def prompt_text(prompt: Prompt, lang: str) -> str:
     how = how_to_answer(prompt, lang)
     if how:
         lines.append(how)
-    if prompt.question is not None and prompt.question.type == "geopoint" and prompt.can_skip and not prompt.required:
-        lines.append(t(lang, "skip_with_command"))  # a reply keyboard leaves no room for inline Skip
+    nav = nav_commands(prompt, lang)
+    if nav:
+        lines.append(nav)
     return "\n".join(lines)
+
+
+def uses_inline_nav(prompt: Prompt) -> bool:
+    """True when the prompt's ◀ Back / Skip are inline buttons: prompts answered by tapping (selects,
+    acknowledge, repeat yes/no), whose message is edited after the tap anyway. Prompts answered by
+    typing, sending media or sharing a location carry them as tappable commands instead (see
+    `nav_commands`)."""
+    q = prompt.question
+    return prompt.kind == "repeat" or (q is not None and (q.is_select or q.type == "acknowledge"))
+
+
+def nav_commands(prompt: Prompt, lang: str) -> str:
+    """``"◀ Back: /back · ⏭ Skip: /skip"`` (what applies) for prompts not answered by a tap, else ``""``.
+
+    Why commands and not inline buttons: Telegram shows a ``/command`` in a bot's message as a link that
+    sends it when tapped, and ``/back``/``/skip`` always act on the *current* question, so an old prompt
+    higher up in the chat needs no edit to stay harmless. Inline buttons would have to be edited away
+    after every typed answer (one more Bot API call per answer, counted against Telegram's ~30 messages/s
+    per bot; measured in benchmarks/bot_bench.py)."""
+    if uses_inline_nav(prompt):
+        return ""
+    parts = []
+    if prompt.can_back:
+        parts.append(t(lang, "cmd_link_back"))
+    if prompt.can_skip and not prompt.required:
+        parts.append(t(lang, "cmd_link_skip"))
+    return " · ".join(parts)
 
 
 def _nav_row(prompt: Prompt, sid: str, tag: str, lang: str) -> list[InlineKeyboardButton]:
@@ -337,8 +365,9 @@ def choice_keyboard(prompt: Prompt, sid: str, lang: str, *, page: int = 0,
 
 
 def prompt_markup(prompt: Prompt, sid: str, lang: str) -> Markup:
-    """The keyboard for a prompt: inline for selects/acknowledge/repeat/navigation, reply keyboard with a
-    location button for geopoint."""
+    """The keyboard for a prompt: inline for selects/acknowledge/repeat (with ◀ Back / Skip), a reply
+    keyboard with a location button for geopoint, none for typed and media answers (their ◀ Back / Skip
+    are commands in the text, see `nav_commands`)."""
     q = prompt.question
     tag = key_tag(prompt.key)
     if prompt.kind == "repeat":
@@ -359,8 +388,7 @@ def prompt_markup(prompt: Prompt, sid: str, lang: str) -> Markup:
             resize_keyboard=True,
             one_time_keyboard=True,
         )
-    nav = _nav_row(prompt, sid, tag, lang)
-    return InlineKeyboardMarkup([nav]) if nav else None
+    return None  # typed, media: ◀ Back / Skip are tappable commands in the text (`nav_commands`)
 
 
 def render_prompt(prompt: Prompt, sid: str, lang: str, *, notes: Sequence[str] = (), error: str | None = None) -> list[Rendered]:
