@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import re
@@ -139,6 +140,7 @@ async def running_webhook(
                 await app.stop()
     finally:
         await app.shutdown()
+        gc.unfreeze()  # a stopped app's objects (tests, the demo's restart) become collectable again
 
 
 #: Signals that stop `serve_webhook` gracefully.
