@@ -193,15 +193,23 @@ class Services:
         """The Person for a Telegram user id, from a short-lived cache (``person_ttl_s`` seconds) or the
         database. Changes made through the bot call `forget_person`; changes made by another process
         (``suara admin``) are seen within the TTL. None for someone never seen."""
-        hit = self._people.get(telegram_id)
-        if hit is not None and time.monotonic() - hit[0] < self.person_ttl_s:
-            return hit[1]
+        hit = self.cached_person(telegram_id)
+        if hit is not None:
+            return hit
         person = self.repo.person_by_telegram_id(telegram_id)
         if person is not None:
             self._people[telegram_id] = (time.monotonic(), person)
         else:
             self._people.pop(telegram_id, None)
         return person
+
+    def cached_person(self, telegram_id: int) -> Person | None:
+        """The Person from the cache of `known_person` if fresh (younger than ``person_ttl_s`` seconds), else
+        None. No database access, so the event loop may call it directly (no worker-thread hop)."""
+        hit = self._people.get(telegram_id)
+        if hit is not None and time.monotonic() - hit[0] < self.person_ttl_s:
+            return hit[1]
+        return None
 
     def forget_person(self, telegram_id: int) -> None:
         """Drop a cached Person after changing it (role, language, active, deletion)."""

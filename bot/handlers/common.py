@@ -70,7 +70,9 @@ async def person_of(update: Update, context: Context) -> Person:
     user = update.effective_user
     assert user is not None
     svc = services(context)
-    person = await call(svc.known_person, user.id)
+    person = svc.cached_person(user.id)  # most updates: no worker-thread hop at all
+    if person is None:
+        person = await call(svc.known_person, user.id)
     if person is None or not person.active:
         person = await call(svc.person_for, user.id, user.first_name or "", user.language_code)
     return person

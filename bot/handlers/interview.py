@@ -6,6 +6,7 @@ commit it, then show the outcome. The reply is sent only after the commit.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
@@ -39,6 +40,7 @@ from bot.render import (
     key_tag,
     to_b36,
 )
+from bot.services import Outcome, Services
 from questionnaires.interview import Asked, Back, Input, Prompt, Skip
 from storage.models import Person, Submission
 from storage.repository import NotFound
@@ -201,29 +203,47 @@ async def on_text(update: Update, context: Context) -> None:
     assert message is not None and message.text is not None
     person = await person_of(update, context)
     chat_id = message.chat_id
-    sub = await open_submission(context, person)
-    if sub is None:
-        await _no_interview(context, chat_id, person)
-        return
-    assert sub.id is not None
-    if context.chat_data is not None and context.chat_data.pop("note_next", None) == sub.id:
-        from bot.handlers.notes import save_text_note
-
-        await save_text_note(context, chat_id, person, sub, message.text, update.update_id)
-        return
     text = message.text
+    svc = services(context)
 
     def make(prompt: Prompt | None) -> Input | str | None:
         if prompt is not None and prompt.question is not None and prompt.question.is_media:
             return prompt.question.type  # wrong kind: a media question got text (FC-24)
         return text_input(text, prompt)
 
-    outcome = await call(services(context).apply, sub.id, make, update_id=update.update_id, person_id=person.id,
-                         loaded=sub)
+    if context.chat_data is None or "note_next" not in context.chat_data:
+        # the usual case, a typed answer: find the open interview and apply in ONE worker-thread hop
+        sub, found = await call(_open_and_apply, svc, person, make, update.update_id)
+        if sub is None or found is None:
+            await _no_interview(context, chat_id, person)
+            return
+        outcome = found
+    else:
+        sub = await open_submission(context, person)
+        if sub is None:
+            await _no_interview(context, chat_id, person)
+            return
+        assert sub.id is not None
+        if context.chat_data.pop("note_next", None) == sub.id:
+            from bot.handlers.notes import save_text_note
+
+            await save_text_note(context, chat_id, person, sub, text, update.update_id)
+            return
+        outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id, loaded=sub)
     if outcome.status == "wrong_kind":
         await send_wrong_kind(context, chat_id, outcome.answered, outcome.detail, "text", person.language)
         return
     await show_outcome(context, chat_id, outcome, person.language)
+
+
+def _open_and_apply(svc: Services, person: Person, make: Any, update_id: int) -> tuple[Submission | None, Outcome | None]:
+    """In a worker thread: the person's open interview and `Services.apply` of ``make`` to it, or
+    (None, None) when no interview is open."""
+    assert person.id is not None
+    sub = svc.repo.open_submission_for(person.id)
+    if sub is None or sub.id is None:
+        return None, None
+    return sub, svc.apply(sub.id, make, update_id=update_id, person_id=person.id, loaded=sub)
 
 
 async def on_edited_text(update: Update, context: Context) -> None:
