@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import collections
 import io
+import os
 import socket
 import statistics
 import sys
@@ -54,6 +55,7 @@ from bot.app import build_application, running  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.emulator import Emulator  # noqa: E402
 from bot.services import Services  # noqa: E402
+from bot.workers import running_workers  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -155,8 +157,17 @@ def users_side(conn, n_users: int, n_answers: int, rate: float) -> None:  # type
         conn.recv()  # keep "Telegram" up until the bot has stopped polling
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def run_once(database_url: str, label: str, n_users: int, n_answers: int, transport: str = "aiohttp",
-                   rate: float = 0.0) -> None:
+                   rate: float = 0.0, workers: int = 1) -> None:
     """One measured run: bot in this process, emulator + users in a child process (see `users_side`)."""
     import multiprocessing as mp
 
@@ -177,15 +188,22 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int, 
             svc.repo.publish_form(load_xlsform(xlsx, filename="bot_bench.xlsx"), xlsx, now=svc.now())
             codes = [svc.repo.create_invite(role="respondent", created_by=None, now=svc.now(),
                                             form_id="bot_bench").code for _ in range(n_users)]
-            app = build_application(settings, services=svc, base_url=base_url, base_file_url=base_file_url,
-                                    overall_max_rate=0, transport=transport)
             try:
-                async with running(app, timeout=1):
+                if workers > 1:
+                    ctx_mgr = running_workers(settings, workers, base_url=base_url, base_file_url=base_file_url,
+                                              overall_max_rate=0, transport=transport, timeout=1)
+                else:
+                    ctx_mgr = running(build_application(settings, services=svc, base_url=base_url,
+                                                        base_file_url=base_file_url, overall_max_rate=0,
+                                                        transport=transport), timeout=1)
+                async with ctx_mgr as running_thing:
+                    pids = list(getattr(running_thing, "pids", []))
                     parent_conn.send(codes)
                     await loop.run_in_executor(None, parent_conn.recv)  # onboarding done
-                    cpu0 = time.process_time()
+                    cpu0 = time.process_time() + sum(map(proc_cpu, pids))
                     wall, latencies, errors, emu_cpu, calls = await loop.run_in_executor(None, parent_conn.recv)
-                    cpu = time.process_time() - cpu0  # bot process, all threads, answering phase
+                    # bot process(es), all threads, answering phase
+                    cpu = time.process_time() + sum(map(proc_cpu, pids)) - cpu0
             finally:
                 parent_conn.send("bye")
             # the work was real: every answer of every user is in the database
@@ -206,6 +224,8 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int, 
     p50 = statistics.median(lat_ms)
     p99 = lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]
     mode = f"open loop, {rate:g} answers/s offered" if rate > 0 else "closed loop"
+    if workers > 1:
+        mode += f", {workers} worker processes"
     print(f"{label:<11} {mode}: users={n_users} answers={total} wall={wall:.2f}s -> {total / wall:.1f} answers/s   "
           f"send->reply p50={p50:.1f} ms  p99={p99:.1f} ms  max={lat_ms[-1]:.1f} ms   "
           f"answers in database: {stored}")
@@ -273,6 +293,8 @@ def main() -> int:
     parser.add_argument("--closed-users", type=int, default=30, help="people in the closed loop (0: skip it)")
     parser.add_argument("--answers", type=int, default=15, help="answers per user")
     parser.add_argument("--postgres", choices=("auto", "yes", "no"), default="auto")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="bot worker processes behind one poller (suara run --workers; 1: one process)")
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="HTTP client for Bot API calls (aiohttp is Suara's; httpx is PTB's default)")
     args = parser.parse_args()
@@ -281,13 +303,13 @@ def main() -> int:
     runs = ([(args.users, args.rate)] if args.rate > 0 else []) + \
         ([(args.closed_users, 0.0)] if args.closed_users > 0 else [])
     for users, rate in runs:
-        asyncio.run(run_once("", "sqlite", users, args.answers, args.transport, rate))
+        asyncio.run(run_once("", "sqlite", users, args.answers, args.transport, rate, args.workers))
     storage_ceiling("", "sqlite")
     if args.postgres == "yes" or (args.postgres == "auto" and pg_available()):
         for users, rate in runs:
             url, schema = pg_schema_url()
             try:
-                asyncio.run(run_once(url, "postgresql", users, args.answers, args.transport, rate))
+                asyncio.run(run_once(url, "postgresql", users, args.answers, args.transport, rate, args.workers))
             finally:
                 pg_drop(schema)
         url, schema = pg_schema_url()

@@ -101,6 +101,7 @@ def build_application(
     base_file_url: str | None = None,
     overall_max_rate: float = 30.0,
     transport: str = "aiohttp",
+    updater: bool = True,
 ) -> Application:
     """Build the bot Application (not started).
 
@@ -123,9 +124,12 @@ def build_application(
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
         .post_init(on_startup)
     )
+    if not updater:
+        builder = builder.updater(None)
     if transport == "aiohttp":
         builder = builder.request(AiohttpRequest(settings.connection_pool_size, pool_timeout=30.0))
-        builder = builder.get_updates_request(AiohttpRequest(1))
+        if updater:
+            builder = builder.get_updates_request(AiohttpRequest(1))
     elif transport == "httpx":
         builder = builder.connection_pool_size(settings.connection_pool_size).pool_timeout(30.0)
     else:

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook", metavar="URL", help="public HTTPS base URL Telegram should call (webhook mode)")
     parser.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:8443",
                         help="where the webhook server listens (default 127.0.0.1:8443)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="long polling with N bot processes, updates shared out by chat (default 1; see "
+                             "bot/workers.py). For webhook mode run several `suara run --webhook` instead")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -111,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
                                  data_dir=args.data_dir, database_url=args.database_url)
         listen = parse_listen(args.listen) if args.webhook else None
         target: tuple[str, str, str] | None = None
+        if not 1 <= args.workers <= 64:
+            raise ValueError(f"--workers must be between 1 and 64, got {args.workers}")
+        if args.workers > 1 and args.webhook:
+            raise ValueError("--workers is for long polling; in webhook mode run several `suara run --webhook` "
+                             "processes behind the reverse proxy")
     except (ConfigError, ValueError) as exc:
         print(f"suara run: {exc}", file=sys.stderr)
         return 2
@@ -163,6 +171,14 @@ def run(args: argparse.Namespace) -> int:
             log.info("webhook mode: listening on %s:%s; press Ctrl+C to stop", *listen)
             asyncio.run(serve_webhook(app, webhook_url=url, url_path=path, listen_host=listen[0],
                                       listen_port=listen[1], secret_token=secret))
+        elif args.workers > 1:
+            import asyncio
+
+            from bot.workers import serve_workers
+
+            log.info("long polling with %d worker processes; press Ctrl+C to stop", args.workers)
+            asyncio.run(serve_workers(settings, args.workers, base_url=settings.api_base_url or None,
+                                      base_file_url=settings.api_file_url or None))
         else:
             log.info("long polling; press Ctrl+C to stop")
             app.run_polling()
