@@ -14,6 +14,7 @@ database. See `bot.webhook` for restarts and what a graceful stop (SIGINT/SIGTER
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -74,9 +75,39 @@ def api_host(base_url: str) -> str:
 
 
 def reason_of(exc: BaseException) -> str:
-    """A short reason for a network error: PTB's message without its ``httpx.…:`` class prefix."""
+    """A short reason for a network error: PTB's message without its ``aiohttp.…:``/``httpx.…:`` class
+    prefix."""
     text = getattr(exc, "message", "") or str(exc) or type(exc).__name__
-    return text.split(": ", 1)[1] if text.startswith(("httpx.", "httpcore.")) and ": " in text else text
+    return text.split(": ", 1)[1] if text.startswith(("aiohttp.", "httpx.", "httpcore.")) and ": " in text else text
+
+
+def unreachable(host: str, exc: BaseException, base_url: str, token: str) -> str:
+    """The one line ``suara run`` prints when the Bot API cannot be reached: the reason (token scrubbed),
+    and what to check — the proxy from the environment when one applies (`bot.http.AiohttpRequest.proxy_for`),
+    else the network and ``SUARA_BOT_API_URL``."""
+    from bot.config import scrub_token
+    from bot.http import AiohttpRequest
+
+    url = base_url or "https://api.telegram.org/bot"
+    from urllib.parse import urlsplit
+
+    proxy = AiohttpRequest().proxy_for(url)
+    where = ""
+    if proxy:
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(proxy)
+            where = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
+    advice = (f"check the proxy {where or proxy.split('@')[-1]} (from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY; "
+              "NO_PROXY skips it)" if proxy else "check the network or SUARA_BOT_API_URL")
+    return scrub_token(f"suara run: cannot reach Telegram at {host}: {reason_of(exc)}; {advice}", token)
+
+
+def refused_token(base_url: str) -> str:
+    """The one line printed when the Bot API answers 401/404 to getMe."""
+    if base_url:
+        return ("suara run: the Bot API at SUARA_BOT_API_URL refused the token (401/404): the token is revoked or "
+                "mistyped (get the current one from @BotFather), or SUARA_BOT_API_URL is not a Bot API server.")
+    return "suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather."
 
 
 def preflight(token: str, base_url: str, *, timeout_s: float = 10.0) -> Exception | None:
@@ -140,23 +171,23 @@ def run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
+    from bot.config import scrub_token
     from bot.services import Services
+    from bot.workers import WorkerDied
 
     host = api_host(settings.api_base_url)
     problem = preflight(settings.token, settings.api_base_url)
     if isinstance(problem, InvalidToken):
-        print("suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather.",
-              file=sys.stderr)
+        print(refused_token(settings.api_base_url), file=sys.stderr)
         return 2
     if problem is not None:
-        print(f"suara run: cannot reach Telegram at {host}: {reason_of(problem)}; check the network or "
-              "SUARA_BOT_API_URL", file=sys.stderr)
+        print(unreachable(host, problem, settings.api_base_url, settings.token), file=sys.stderr)
         return 1
     try:
         services = Services.open(settings)
     except Exception as exc:  # a bad DATABASE_URL, an unwritable data dir: say it in one line
-        print(f"suara run: cannot open the database or data directory: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(scrub_token(f"suara run: cannot open the database or data directory: {type(exc).__name__}: {exc}",
+                          settings.token), file=sys.stderr)
         return 1
     try:
         app = build_application(settings, services=services, base_url=settings.api_base_url or None,
@@ -183,12 +214,14 @@ def run(args: argparse.Namespace) -> int:
             log.info("long polling; press Ctrl+C to stop")
             app.run_polling()
     except InvalidToken:
-        print("suara run: Telegram refused the token (revoked or mistyped): get the current one from @BotFather.",
-              file=sys.stderr)
+        print(refused_token(settings.api_base_url), file=sys.stderr)
         return 2
     except NetworkError as exc:  # the network went away between the check and the start
-        print(f"suara run: cannot reach Telegram at {host}: {reason_of(exc)}; check the network or "
-              "SUARA_BOT_API_URL", file=sys.stderr)
+        print(unreachable(host, exc, settings.api_base_url, settings.token), file=sys.stderr)
+        return 1
+    except WorkerDied as exc:
+        print(scrub_token(f"suara run: {exc}; stopped so that a supervisor (systemd, docker) restarts it",
+                          settings.token), file=sys.stderr)
         return 1
     finally:
         services.close()

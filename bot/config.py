@@ -162,9 +162,43 @@ def load_settings(
         database_url=database_url if database_url is not None else merged.get("DATABASE_URL", ""),
         admin_ids=parse_admin_ids(merged.get("SUARA_ADMIN_IDS")),
         tz=check_tz(merged.get("SUARA_TZ") or DEFAULT_TZ),
-        api_base_url=merged.get("SUARA_BOT_API_URL", ""),
-        api_file_url=merged.get("SUARA_BOT_FILE_URL", ""),
+        api_base_url=check_api_url("SUARA_BOT_API_URL", merged.get("SUARA_BOT_API_URL", "")),
+        api_file_url=check_api_url("SUARA_BOT_FILE_URL", merged.get("SUARA_BOT_FILE_URL", "")),
     )
+
+
+def check_api_url(name: str, value: str) -> str:
+    """A Bot API base URL setting (``SUARA_BOT_API_URL`` / ``SUARA_BOT_FILE_URL``) stripped of spaces, or
+    ``""`` when unset. PTB appends the token straight to it (``<url><token>/getMe``), so it must be an
+    http(s) URL with a host whose path ends with ``/bot`` (``/file/bot`` for files), as Telegram's and a
+    self-hosted telegram-bot-api server's do. Raises `ConfigError` naming the setting otherwise."""
+    from urllib.parse import urlsplit
+
+    url = (value or "").strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL ({exc}): e.g. http://127.0.0.1:8081/bot") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must start with http:// or https:// and name a host, e.g. "
+                          f"https://api.telegram.org/bot (got {url!r})")
+    del port
+    if not parts.path.endswith("/bot") or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must end with /bot (the token is appended to it), e.g. "
+                          f"{parts.scheme}://{parts.netloc}{'/file' if 'FILE' in name else ''}/bot (got {url!r})")
+    return url
+
+
+def scrub_token(text: str, token: str) -> str:
+    """``text`` with the bot token (also URL-encoded) replaced by ``<token>``: for messages printed to the
+    terminal, which the logging filter (`TokenRedactingFilter`) does not see."""
+    for variant in {token, token.replace(":", "%3A")}:
+        if variant:
+            text = text.replace(variant, "<token>")
+    return text
 
 
 class TokenRedactingFilter(logging.Filter):

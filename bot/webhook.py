@@ -147,21 +147,28 @@ async def running_webhook(
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 
 
-async def serve_webhook(app: Application, *, stop: asyncio.Event | None = None, **kwargs: object) -> None:
-    """`running_webhook` (``kwargs`` are its keyword arguments) until ``stop`` is set or one of
-    `STOP_SIGNALS` arrives (handlers installed on the running loop where the platform allows, removed
-    afterwards); then stops gracefully as `running_webhook` describes."""
-    stop = stop if stop is not None else asyncio.Event()
+@contextlib.asynccontextmanager
+async def stop_signals(stop: asyncio.Event | None = None) -> AsyncIterator[asyncio.Event]:
+    """An event (``stop``, or a new one) that `STOP_SIGNALS` set while the block runs: handlers are
+    installed on the running loop where the platform allows and removed on exit. Used by `serve_webhook`
+    and `bot.workers.serve_workers` to stop gracefully on Ctrl+C / SIGTERM."""
+    event = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, event.set)
             installed.append(sig)
     try:
-        async with running_webhook(app, **kwargs):  # type: ignore[arg-type]
-            await stop.wait()
-            log.info("stopping: handling the updates already received")
+        yield event
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def serve_webhook(app: Application, *, stop: asyncio.Event | None = None, **kwargs: object) -> None:
+    """`running_webhook` (``kwargs`` are its keyword arguments) until ``stop`` is set or one of
+    `STOP_SIGNALS` arrives (`stop_signals`); then stops gracefully as `running_webhook` describes."""
+    async with stop_signals(stop) as stopped, running_webhook(app, **kwargs):  # type: ignore[arg-type]
+        await stopped.wait()
+        log.info("stopping: handling the updates already received")

@@ -37,6 +37,7 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.connection
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,12 @@ def shard_of(update: Mapping[str, Any], workers: int) -> int:
     return 0 if key is None else key % workers
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended while the bot was running (killed, crashed, out of memory). `running_workers`
+    then stops the others gracefully and raises this, so ``suara run`` exits non-zero and a supervisor
+    restarts it. The message names the worker, its pid and exit code."""
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """What a worker process needs to build its bot (picklable: sent to a spawned process)."""
@@ -101,8 +108,12 @@ class WorkerSpec:
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """Entry point of a worker process: run `serve_worker` until the poller says stop."""
-    with contextlib.suppress(ValueError):  # not the main thread (tests): the poller stops us anyway
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the poller decides
+    # Ctrl+C reaches the whole process group, and so does SIGTERM from systemd (KillMode=control-group) or
+    # `kill -TERM -PGID`: the poller decides when to stop, after every worker has handled what it got.
+    # A worker whose poller is gone sees its pipe close and stops by itself.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread (tests)
+            signal.signal(sig, signal.SIG_IGN)
     asyncio.run(serve_worker(spec, conn))
 
 
@@ -168,6 +179,9 @@ class ShardedPoller:
         self.forwarded = 0
         #: process ids of the workers (set by `running_workers`)
         self.pids: list[int] = []
+        #: why polling stopped on its own (a worker died), else None; `stopped` is set then too
+        self.failure: str | None = None
+        self.stopped = asyncio.Event()
 
     async def _call(self, method: str, params: Mapping[str, Any], read_timeout: float) -> Any:
         """POST ``method`` with its parameters in the query string (the Bot API takes either), JSON-encoded
@@ -187,14 +201,33 @@ class ShardedPoller:
         updates = await self._call("getUpdates", params, read_timeout=self.timeout + 10)
         n = len(self.conns)
         for upd in updates:
-            self.conns[shard_of(upd, n)].send_bytes(json.dumps(upd, ensure_ascii=False).encode())
+            shard = shard_of(upd, n)
+            try:
+                self.conns[shard].send_bytes(json.dumps(upd, ensure_ascii=False).encode())
+            except OSError as exc:  # its process is gone: this update stays unconfirmed (Telegram keeps it)
+                raise WorkerDied(f"worker {shard} cannot take updates ({exc})") from exc
             self.offset = int(upd["update_id"]) + 1
         self.forwarded += len(updates)
         return len(updates)
 
+    def fail(self, reason: str) -> None:
+        """Record why the bot must stop (the first reason wins) and set `stopped`."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("%s: stopping the other workers", reason)
+        self.stopped.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set (a poll in progress is cancelled: nothing it would return is lost,
-        it is simply not confirmed)."""
+        it is simply not confirmed) or a worker cannot take updates (`fail`)."""
+        try:
+            await self._run(stop)
+        except WorkerDied as exc:
+            self.fail(str(exc))
+        finally:
+            self.stopped.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         pause = 1.0
         while not stop.is_set():
             poll = asyncio.ensure_future(self.poll_once())
@@ -209,7 +242,7 @@ class ShardedPoller:
             try:
                 poll.result()
                 pause = 1.0
-            except InvalidToken:
+            except (InvalidToken, WorkerDied):
                 raise
             except RetryAfter as exc:
                 wait = exc.retry_after if isinstance(exc.retry_after, (int, float)) else exc.retry_after.total_seconds()
@@ -238,10 +271,16 @@ async def running_workers(settings: Settings, workers: int, *, base_url: str | N
                           transport: str = "aiohttp", timeout: int = 10) -> Any:
     """Start ``workers`` worker processes and the poller for the ``async with`` block; yields the
     `ShardedPoller`. On exit: stop polling, tell every worker to stop, wait until each has handled what it
-    received (``stop_grace_s`` = 60 s each, then it is terminated), confirm the offset.
+    received (60 s each, then it is terminated), confirm the offset.
+
+    A worker that ends while the block runs (watched through its process sentinel, or found when its pipe
+    is broken) stops polling at once (``poller.stopped`` is set, ``poller.failure`` says why); the block
+    should then end (`serve_workers` does), the others stop gracefully, and `WorkerDied` is raised on exit.
+    Updates already in the dead worker's pipe are lost (confirmed, never handled); the ones after it are
+    not confirmed, so Telegram delivers them again after a restart.
 
     The database must already be migrated (``Services.open`` in the calling process does it). Raises
-    ValueError for ``workers`` < 1, RuntimeError when a worker does not come up."""
+    ValueError for ``workers`` < 1, `telegram.error.InvalidToken` from the first calls."""
     from bot.http import AiohttpRequest
 
     if workers < 1:
@@ -261,7 +300,19 @@ async def running_workers(settings: Settings, workers: int, *, base_url: str | N
     poller = ShardedPoller(request, api, [parent for parent, _ in pipes], timeout=timeout)
     poller.pids = [p.pid for p in procs if p.pid is not None]
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     task: asyncio.Task[None] | None = None
+
+    def watch() -> None:  # a thread: returns when any worker process ends
+        ended = mp.connection.wait([p.sentinel for p in procs])
+        if not stop.is_set():
+            dead = next(p for p in procs if p.sentinel in ended)
+            dead.join(1)
+            loop.call_soon_threadsafe(poller.fail, f"worker process {dead.name} (pid {dead.pid}) ended with exit "
+                                                   f"code {dead.exitcode}")
+            loop.call_soon_threadsafe(stop.set)
+
+    watcher = loop.run_in_executor(None, watch)
     try:
         await poller.delete_webhook()
         task = asyncio.create_task(poller.run(stop))
@@ -269,9 +320,8 @@ async def running_workers(settings: Settings, workers: int, *, base_url: str | N
     finally:
         stop.set()
         if task is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-        loop = asyncio.get_running_loop()
         for parent, _ in pipes:
             with contextlib.suppress(OSError):
                 parent.send_bytes(_STOP)
@@ -279,6 +329,10 @@ async def running_workers(settings: Settings, workers: int, *, base_url: str | N
             await loop.run_in_executor(None, _wait_stopped, p, parent, 60.0)
         await poller.confirm()
         await request.shutdown()
+        with contextlib.suppress(Exception):
+            await watcher
+    if poller.failure is not None:
+        raise WorkerDied(poller.failure)
 
 
 def _wait_stopped(proc: Any, conn: Connection, grace_s: float) -> None:
@@ -293,24 +347,17 @@ def _wait_stopped(proc: Any, conn: Connection, grace_s: float) -> None:
     conn.close()
 
 
-#: Signals that stop `serve_workers` gracefully.
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
-
 
 async def serve_workers(settings: Settings, workers: int, *, stop: asyncio.Event | None = None,
                         **kwargs: Any) -> None:
-    """`running_workers` (``kwargs`` are its keyword arguments) until ``stop`` is set or one of
-    `STOP_SIGNALS` arrives; then the graceful stop `running_workers` describes (``suara run --workers``)."""
-    stop = stop if stop is not None else asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in STOP_SIGNALS:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        async with running_workers(settings, workers, **kwargs):
-            await stop.wait()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+    """`running_workers` (``kwargs`` are its keyword arguments) until ``stop`` is set or SIGINT/SIGTERM
+    arrives (`bot.webhook.stop_signals`); then the graceful stop `running_workers` describes
+    (``suara run --workers``)."""
+    from bot.webhook import stop_signals
+
+    async with stop_signals(stop) as stopped, running_workers(settings, workers, **kwargs) as poller:
+        signalled = asyncio.ensure_future(stopped.wait())
+        failed = asyncio.ensure_future(poller.stopped.wait())
+        await asyncio.wait({signalled, failed}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        failed.cancel()

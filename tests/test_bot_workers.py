@@ -20,7 +20,7 @@ from study_helpers import xlsx
 from bot.config import Settings
 from bot.emulator import Emulator
 from bot.services import Services
-from bot.workers import chat_key, running_workers, shard_of
+from bot.workers import WorkerDied, chat_key, running_workers, shard_of
 from questionnaires.xlsform import load_xlsform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +131,52 @@ async def test_a_worker_stop_with_updates_in_its_pipe_handles_them_first(tmp_pat
 
 
 
+
+async def _onboard(u, code: str) -> None:  # type: ignore[no-untyped-def]
+    m = u.mark()
+    u.send_command("start", code)
+    await u.wait_message_async(since=m, contains="English", timeout=60)
+    m = u.mark()
+    u.tap("English")
+    await u.wait_message_async(since=m, contains="[1/", timeout=60)
+
+
+async def test_a_worker_killed_outright_stops_the_bot_with_worker_died_and_loses_nothing_unconfirmed(
+        tmp_path: Path, emu: Emulator) -> None:
+    """kill -9 of one worker: polling stops at once (no one is served by a half-dead bot), the other worker
+    stops gracefully, `WorkerDied` says which; what arrives meanwhile stays at Telegram and is handled by the
+    next start."""
+    import os
+    import signal as sig
+
+    settings = Settings(token=emu.token, data_dir=tmp_path / "data")
+    svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+    try:
+        data = _form()
+        await asyncio.to_thread(svc.repo.publish_form, load_xlsform(data, filename="w.xlsx"), data, now=svc.now())
+        alive, doomed = emu.user(7000, "Alive", language_code="en"), emu.user(7001, "Doomed", language_code="en")
+        codes = [(await asyncio.to_thread(svc.repo.create_invite, role="respondent", created_by=None, now=svc.now(),
+                                          form_id=FORM_ID)).code for _ in range(2)]
+        with pytest.raises(WorkerDied, match=r"pid \d+\) ended with exit code -9"):
+            async with running_workers(settings, 2, base_url=emu.base_url, base_file_url=emu.base_file_url,
+                                       overall_max_rate=0, timeout=1) as poller:
+                await _onboard(alive, codes[0])
+                await _onboard(doomed, codes[1])
+                os.kill(poller.pids[shard_of({"message": {"chat": {"id": doomed.id}}}, 2)], sig.SIGKILL)
+                await asyncio.wait_for(poller.stopped.wait(), 30)
+                assert poller.failure is not None
+                after = doomed.send_text("44")  # nobody polls any more: it waits at "Telegram"
+        assert emu.pending_updates() >= 1
+        assert not await asyncio.to_thread(svc.repo.was_processed, after)
+        async with running_workers(settings, 2, base_url=emu.base_url, base_file_url=emu.base_file_url,
+                                   overall_max_rate=0, timeout=1):  # the restart a supervisor would do
+            await emu.wait_for_async(lambda: svc.repo.was_processed(after), timeout=60, what="the late answer")
+        assert (await _answers(svc, doomed.id))["q1"] == "44"
+        assert emu.pending_updates() == 0
+    finally:
+        svc.close()
+
+
 # -- suara run --workers ----------------------------------------------------------------------------------------
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # shaped like a real token: `suara run` checks the shape
@@ -163,7 +209,8 @@ def test_suara_run_with_two_workers_serves_and_stops_cleanly(tmp_path: Path, run
         svc.close()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--log-level", "WARNING", "--env-file", "",
                              "--workers", "2"], cwd=tmp_path, env=_env(tmp_path, emu),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    last = None
     try:
         emu.wait_for(lambda: bool(emu.commands(scope={"type": "chat", "chat_id": 42})) or proc.poll() is not None,
                      timeout=90, what="the commands menu (set by worker 0 at start-up)")
@@ -178,19 +225,29 @@ def test_suara_run_with_two_workers_serves_and_stops_cleanly(tmp_path: Path, run
         m = u.mark()
         u.tap("Yes")
         u.wait_message(since=m, contains="How old", timeout=30)
+        last = u.send_text("41")
     finally:
-        proc.send_signal(signal.SIGTERM)
+        # SIGTERM to the whole process group, as systemd (KillMode=control-group) does: workers ignore it
+        # and the poller stops them after they handled what they received
+        os.killpg(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err
-    assert len(emu.calls_to("setMyCommands")) >= 1 and emu.pending_updates() == 0
+    assert len(emu.calls_to("setMyCommands")) >= 1
+    pending = emu.pending_updates()
     svc = Services.open(Settings(token="", data_dir=data), publish_shipped=False)
     try:
         person = svc.repo.person_by_telegram_id(8301)
         assert person is not None and person.id is not None
         sub = svc.repo.open_submission_for(person.id)
         assert sub is not None and sub.id is not None
-        assert svc.repo.answers_of(sub.id)["consent"] == "yes"
+        answers = svc.repo.answers_of(sub.id)
+        assert answers["consent"] == "yes"
+        assert last is not None
+        handled = svc.repo.was_processed(last)
+        # the last answer was handled before the stop, or is still waiting at "Telegram": never lost
+        assert handled or pending == 1, (handled, pending)
+        assert (answers.get("respondent/age") == "41") == handled
     finally:
         svc.close()
 
