@@ -271,3 +271,13 @@ async def answer_until(h: BotHarness, user: ScriptedUser, sub_id: int, spec: dic
         if await answer_current(h, user, sub_id, spec) is None:
             raise AssertionError(f"reached the end without asking {stop_key}")
     raise AssertionError(f"{stop_key} not asked within {limit} answers")
+
+
+def consent_through_chat(user: ScriptedUser, code: str, *, until: str = "How old", timeout: float = 30) -> None:
+    """Blocking, for a bot running in another process (``suara run`` tests): open the voter survey's deep
+    link ``code``, choose English, agree, and wait for the prompt containing ``until``."""
+    for act, expect in ((lambda: user.send_command("start", code), "English"), (lambda: user.tap("English"),
+                        "Do you agree"), (lambda: user.tap("Yes"), until)):
+        m = user.mark()
+        act()
+        user.wait_message(since=m, contains=expect, timeout=timeout)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bot_harness import consent_through_chat
 
 from bot.cli import main
 from bot.config import Settings
@@ -111,15 +112,7 @@ def test_suara_run_serves_a_user_end_to_end_and_stops_on_sigint(tmp_path: Path) 
             assert emu.commands(scope={"type": "all_private_chats"}, language_code="en")
             assert [c["command"] for c in emu.commands(scope={"type": "chat", "chat_id": 42})][:2] == ["new", "mine"]
             u = emu.user(8101, "Rudi", language_code="en")
-            m = u.mark()
-            u.send_command("start", code)
-            u.wait_message(since=m, contains="English", timeout=30)
-            m = u.mark()
-            u.tap("English")
-            u.wait_message(since=m, contains="Do you agree", timeout=30)
-            m = u.mark()
-            u.tap("Yes")
-            u.wait_message(since=m, contains="How old", timeout=30)
+            consent_through_chat(u, code)
         finally:
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import consent_through_chat
 from study_helpers import xlsx
 
 from bot.config import Settings
@@ -55,6 +56,27 @@ def test_updates_are_sharded_by_chat_then_by_sender() -> None:
 
 # -- end to end -------------------------------------------------------------------------------------------------
 
+async def _onboard(u, code: str) -> None:  # type: ignore[no-untyped-def]
+    """Deep link + English, waiting for the first question (the bot runs in worker processes)."""
+    m = u.mark()
+    u.send_command("start", code)
+    await u.wait_message_async(since=m, contains="English", timeout=60)
+    m = u.mark()
+    u.tap("English")
+    await u.wait_message_async(since=m, contains="[1/", timeout=60)
+
+
+async def _study(tmp_path: Path, emu: Emulator, invites: int) -> tuple[Settings, Services, list[str]]:
+    """Settings for the emulator, open Services (migrated) with the test form published, invite codes."""
+    settings = Settings(token=emu.token, data_dir=tmp_path / "data")
+    svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+    data = _form()
+    await asyncio.to_thread(svc.repo.publish_form, load_xlsform(data, filename="w.xlsx"), data, now=svc.now())
+    codes = [(await asyncio.to_thread(svc.repo.create_invite, role="respondent", created_by=None, now=svc.now(),
+                                      form_id=FORM_ID)).code for _ in range(invites)]
+    return settings, svc, codes
+
+
 async def _answers(svc: Services, telegram_id: int) -> dict[str, str]:
     person = await asyncio.to_thread(svc.repo.person_by_telegram_id, telegram_id)
     assert person is not None and person.id is not None
@@ -65,27 +87,17 @@ async def _answers(svc: Services, telegram_id: int) -> dict[str, str]:
 
 async def test_two_workers_answer_every_chat_in_order_and_a_stop_confirms_everything(
         tmp_path: Path, emu: Emulator) -> None:
-    settings = Settings(token=emu.token, data_dir=tmp_path / "data")
-    svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+    ids = [5000, 5001, 5002, 5003]  # two chats per worker
+    settings, svc, codes = await _study(tmp_path, emu, len(ids))
     try:
-        data = _form()
-        await asyncio.to_thread(svc.repo.publish_form, load_xlsform(data, filename="w.xlsx"), data, now=svc.now())
-        ids = [5000, 5001, 5002, 5003]  # two chats per worker
         assert {shard_of({"update_id": 1, "message": {"chat": {"id": i}}}, 2) for i in ids} == {0, 1}
         users = [emu.user(i, f"W{i}", language_code="en") for i in ids]
-        codes = [(await asyncio.to_thread(svc.repo.create_invite, role="respondent", created_by=None,
-                                          now=svc.now(), form_id=FORM_ID)).code for _ in ids]
         async with running_workers(settings, 2, base_url=emu.base_url, base_file_url=emu.base_file_url,
                                    overall_max_rate=0, timeout=1) as poller:
             assert len(poller.pids) == 2
 
             async def person(u, code: str) -> None:  # type: ignore[no-untyped-def]
-                m = u.mark()
-                u.send_command("start", code)
-                await u.wait_message_async(since=m, contains="English", timeout=60)
-                m = u.mark()
-                u.tap("English")
-                await u.wait_message_async(since=m, contains="[1/", timeout=60)
+                await _onboard(u, code)
                 for q in range(1, N_QUESTIONS + 1):
                     m = u.mark()
                     u.send_text(str(u.id % 100 + q))
@@ -104,22 +116,12 @@ async def test_two_workers_answer_every_chat_in_order_and_a_stop_confirms_everyt
 
 
 async def test_a_worker_stop_with_updates_in_its_pipe_handles_them_first(tmp_path: Path, emu: Emulator) -> None:
-    settings = Settings(token=emu.token, data_dir=tmp_path / "data")
-    svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+    settings, svc, (code,) = await _study(tmp_path, emu, 1)
     try:
-        data = _form()
-        await asyncio.to_thread(svc.repo.publish_form, load_xlsform(data, filename="w.xlsx"), data, now=svc.now())
         u = emu.user(6001, "Stop", language_code="en")
-        code = (await asyncio.to_thread(svc.repo.create_invite, role="respondent", created_by=None, now=svc.now(),
-                                        form_id=FORM_ID)).code
         async with running_workers(settings, 2, base_url=emu.base_url, base_file_url=emu.base_file_url,
                                    overall_max_rate=0, timeout=1) as poller:
-            m = u.mark()
-            u.send_command("start", code)
-            await u.wait_message_async(since=m, contains="English", timeout=60)
-            m = u.mark()
-            u.tap("English")
-            await u.wait_message_async(since=m, contains="[1/", timeout=60)
+            await _onboard(u, code)
             first = u.send_text("31")
             await emu.wait_for_async(lambda: poller.forwarded >= 3, timeout=30, what="the answer forwarded")
         # the block ended right after the answer was forwarded: the stop waited for it to be handled
@@ -132,14 +134,6 @@ async def test_a_worker_stop_with_updates_in_its_pipe_handles_them_first(tmp_pat
 
 
 
-async def _onboard(u, code: str) -> None:  # type: ignore[no-untyped-def]
-    m = u.mark()
-    u.send_command("start", code)
-    await u.wait_message_async(since=m, contains="English", timeout=60)
-    m = u.mark()
-    u.tap("English")
-    await u.wait_message_async(since=m, contains="[1/", timeout=60)
-
 
 async def test_a_worker_killed_outright_stops_the_bot_with_worker_died_and_loses_nothing_unconfirmed(
         tmp_path: Path, emu: Emulator) -> None:
@@ -149,14 +143,9 @@ async def test_a_worker_killed_outright_stops_the_bot_with_worker_died_and_loses
     import os
     import signal as sig
 
-    settings = Settings(token=emu.token, data_dir=tmp_path / "data")
-    svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
+    settings, svc, codes = await _study(tmp_path, emu, 2)
     try:
-        data = _form()
-        await asyncio.to_thread(svc.repo.publish_form, load_xlsform(data, filename="w.xlsx"), data, now=svc.now())
         alive, doomed = emu.user(7000, "Alive", language_code="en"), emu.user(7001, "Doomed", language_code="en")
-        codes = [(await asyncio.to_thread(svc.repo.create_invite, role="respondent", created_by=None, now=svc.now(),
-                                          form_id=FORM_ID)).code for _ in range(2)]
         with pytest.raises(WorkerDied, match=r"pid \d+\) ended with exit code -9"):
             async with running_workers(settings, 2, base_url=emu.base_url, base_file_url=emu.base_file_url,
                                        overall_max_rate=0, timeout=1) as poller:
@@ -216,15 +205,7 @@ def test_suara_run_with_two_workers_serves_and_stops_cleanly(tmp_path: Path, run
                      timeout=90, what="the commands menu (set by worker 0 at start-up)")
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         u = emu.user(8301, "Sinta", language_code="en")
-        m = u.mark()
-        u.send_command("start", code)
-        u.wait_message(since=m, contains="English", timeout=30)
-        m = u.mark()
-        u.tap("English")
-        u.wait_message(since=m, contains="Do you agree", timeout=30)
-        m = u.mark()
-        u.tap("Yes")
-        u.wait_message(since=m, contains="How old", timeout=30)
+        consent_through_chat(u, code)
         last = u.send_text("41")
     finally:
         # SIGTERM to the whole process group, as systemd (KillMode=control-group) does: workers ignore it

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_harness import DONE_GROUP, BotHarness, _template_db, answer_until, start_respondent
+from bot_harness import (
+    DONE_GROUP,
+    BotHarness,
+    _template_db,
+    answer_until,
+    consent_through_chat,
+    start_respondent,
+)
 from sqlalchemy import func
 from sqlmodel import select
 from telegram import Update
@@ -330,15 +337,7 @@ def test_suara_run_webhook_serves_and_stops_cleanly(tmp_path: Path, request: pyt
                          timeout=60, what="the commands menu (set at start-up)")
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             u = emu.user(8201, "Rudi", language_code="en")
-            m = u.mark()
-            u.send_command("start", code)
-            u.wait_message(since=m, contains="English", timeout=30)
-            m = u.mark()
-            u.tap("English")
-            u.wait_message(since=m, contains="Do you agree", timeout=30)
-            m = u.mark()
-            u.tap("Yes")
-            u.wait_message(since=m, contains="How old", timeout=30)
+            consent_through_chat(u, code)
             last = u.send_text("41")
         finally:
             proc.send_signal(stop_signal)
