@@ -207,6 +207,10 @@ def run(args: argparse.Namespace) -> int:
 
             from bot.workers import serve_workers
 
+            cores = os.cpu_count() or 1
+            if args.workers > cores:
+                log.warning("--workers %d on %d CPU cores: more workers than cores adds memory (~100 MiB each), "
+                            "not speed", args.workers, cores)
             log.info("long polling with %d worker processes; press Ctrl+C to stop", args.workers)
             asyncio.run(serve_workers(settings, args.workers, base_url=settings.api_base_url or None,
                                       base_file_url=settings.api_file_url or None))
