@@ -13,12 +13,9 @@ applied twice (FC-21).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -116,15 +113,7 @@ class Services:
     person_ttl_s: float = 30.0
     _closed: bool = field(default=False, repr=False)
     _people: dict[int, tuple[float, Person]] = field(default_factory=dict, repr=False)
-    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _calc_paths: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
-
-    def writing(self) -> AbstractContextManager[object]:
-        """Hold this around a repository write. SQLite allows one writer at a time and makes the others
-        sleep-poll in its busy handler (up to ~100 ms a nap), which showed as second-long p99 latencies in
-        benchmarks/bot_bench.py; queueing writers on an in-process lock hands the database over without
-        naps. PostgreSQL needs no such lock (row locks; several workers share it)."""
-        return self._write_lock if self.db.is_sqlite else contextlib.nullcontext()
 
     # ------------------------------------------------------------------------------ life cycle
     @classmethod
@@ -261,28 +250,25 @@ class Services:
         lang = self.form_language(form, person.language)
         local_now = self.local_now()
         step = engine.start(form, lang, now=local_now)
-        with self.writing():
-            sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
-                                             language=lang, progress=step.progress, update_id=update_id,
-                                             now=self.now())
+        sub = self.repo.start_submission(form_version_id=form_version_id, mode=mode, person_id=person.id,
+                                         language=lang, progress=step.progress, update_id=update_id,
+                                         now=self.now())
         if sub is None:
             return None
         if step.progress.answers:
             seeded = engine.start(form, lang, now=local_now, instance_id=sub.instance_id)
             if seeded.progress.to_dict() != step.progress.to_dict():
                 assert sub.id is not None
-                with self.writing():
-                    self.repo.apply_step(sub.id, before=step.progress, after=seeded.progress, update_id=None,
-                                         now=self.now(), person_id=person.id,
-                                         computed=self.computed_keys(form_version_id, form,
-                                                                     step.progress.answers,
-                                                                     seeded.progress.answers))
+                self.repo.apply_step(sub.id, before=step.progress, after=seeded.progress, update_id=None,
+                                     now=self.now(), person_id=person.id,
+                                     computed=self.computed_keys(form_version_id, form,
+                                                                 step.progress.answers,
+                                                                 seeded.progress.answers))
                 sub = self.repo.get_submission(sub.id)
             step = seeded
         if isinstance(step, Asked):
-            with self.writing():
-                self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
-                                       question_path=step.prompt.key, now=self.now())
+            self.repo.record_event("shown", submission_id=sub.id, person_id=person.id,
+                                   question_path=step.prompt.key, now=self.now())
         return sub, form, step
 
     def current(self, submission_id: int) -> tuple[Submission, Form, Step]:
@@ -339,10 +325,9 @@ class Services:
                 events.append(EventIn("shown", step.prompt.key))
             computed = self.computed_keys(sub.form_version_id, form, progress.answers, step.progress.answers)
             try:
-                with self.writing():
-                    applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
-                                                   update_id=update_id, events=events, now=self.now(),
-                                                   person_id=person_id, computed=computed)
+                applied = self.repo.apply_step(submission_id, before=progress, after=step.progress,
+                                               update_id=update_id, events=events, now=self.now(),
+                                               person_id=person_id, computed=computed)
             except StaleProgress:
                 if attempt < 2:
                     continue
@@ -365,7 +350,7 @@ class Services:
         reason, so this does the same change in one write transaction of its own (status check, row
         lock, event). False when the interview is no longer open (nothing written)."""
         now = self.now()
-        with self.writing(), self.db.write() as s:
+        with self.db.write() as s:
             sub = s.exec(select(Submission).where(Submission.id == submission_id).with_for_update()).first()
             if sub is None or sub.status not in OPEN_STATUSES:
                 return False
@@ -412,10 +397,9 @@ class Services:
         step = engine.current_prompt(form, progress, now=now, instance_id=iid)
         if not isinstance(step, Completed):
             return SubmitResult("incomplete", sub, asked, step)
-        with self.writing():
-            ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
-                                  progress=progress, person_id=person_id,
-                                  computed=self.computed_keys(sub.form_version_id, form, data, progress.answers))
+        ok = self.repo.submit(submission_id, data=data, update_id=update_id, now=self.now(),
+                              progress=progress, person_id=person_id,
+                              computed=self.computed_keys(sub.form_version_id, form, data, progress.answers))
         return SubmitResult("submitted" if ok else "already", self.repo.get_submission(submission_id), asked)
 
     @staticmethod
@@ -429,9 +413,8 @@ class Services:
     def set_status(self, submission_id: int, status: str, *, update_id: int | None, person_id: int | None) -> bool:
         """Pause / resume (``in_progress``) / discard an open interview. False when nothing changed."""
         try:
-            with self.writing():
-                return self.repo.set_status(submission_id, status, now=self.now(), update_id=update_id,
-                                            person_id=person_id)
+            return self.repo.set_status(submission_id, status, now=self.now(), update_id=update_id,
+                                        person_id=person_id)
         except InvalidState:
             return False
 
@@ -462,9 +445,8 @@ class Services:
         text, NotFound for an unknown submission."""
         sub = self.repo.get_submission(submission_id)
         position = Progress.from_dict(sub.progress).position
-        with self.writing():
-            return self.repo.add_text_note(submission_id, text, person_id=person_id, update_id=update_id,
-                                           now=self.now(), question_path=position)
+        return self.repo.add_text_note(submission_id, text, person_id=person_id, update_id=update_id,
+                                       now=self.now(), question_path=position)
 
     def record_enumerator_location(self, submission_id: int, latitude: float, longitude: float,
                                    accuracy: float | None, *, person_id: int | None, update_id: int | None) -> bool:
@@ -474,11 +456,10 @@ class Services:
         already stored or the update was already processed."""
         if self.enumerator_location_of(submission_id) is not None:
             return False
-        with self.writing():
-            return self.repo.record_event(LOCATION_EVENT, now=self.now(), submission_id=submission_id,
-                                          person_id=person_id,
-                                          detail={"enumerator_location": [latitude, longitude, accuracy]},
-                                          update_id=update_id)
+        return self.repo.record_event(LOCATION_EVENT, now=self.now(), submission_id=submission_id,
+                                      person_id=person_id,
+                                      detail={"enumerator_location": [latitude, longitude, accuracy]},
+                                      update_id=update_id)
 
     def enumerator_location_of(self, submission_id: int) -> list[float | None] | None:
         """The paradata location recorded by `record_enumerator_location`, or None."""
