@@ -72,7 +72,12 @@ class BotHarness:
                                      base_file_url=self.emu.base_file_url, overall_max_rate=self.overall_max_rate)
         self.app.add_handler(TypeHandler(Update, self._mark_done), group=DONE_GROUP)
         self._stack = contextlib.AsyncExitStack()
-        await self._stack.enter_async_context(running(self.app, timeout=1))
+        await self._stack.enter_async_context(self.serving())
+
+    def serving(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """How the started app gets its updates: long polling here (`bot.app.running`); subclasses override."""
+        assert self.app is not None
+        return running(self.app, timeout=1)
 
     async def stop(self) -> None:
         """Stop polling and close the database (what a process exit would do)."""

@@ -15,7 +15,6 @@ import contextlib
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,19 +28,14 @@ from typing import Any
 
 import pytest
 from bot_harness import (
-    DONE_GROUP,
     BotHarness,
-    _template_db,
     answer_until,
     consent_through_chat,
     start_respondent,
 )
 from sqlalchemy import func
 from sqlmodel import select
-from telegram import Update
-from telegram.ext import TypeHandler
 
-from bot.app import build_application
 from bot.config import Settings
 from bot.emulator import Emulator
 from bot.services import Services
@@ -78,19 +72,10 @@ class WebhookHarness(BotHarness):
         self.secret = webhook_secret(emu.token)
         self.url = f"http://127.0.0.1:{self.port}/hook/{self.secret}"
 
-    async def start(self) -> None:
-        target = self.settings.data_dir / "suara.sqlite3"
-        if not self.settings.database_url and not target.exists():
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(await asyncio.to_thread(_template_db), target)
-        self.services = await asyncio.to_thread(Services.open, self.settings)
-        self.app = build_application(self.settings, services=self.services, base_url=self.emu.base_url,
-                                     base_file_url=self.emu.base_file_url, overall_max_rate=self.overall_max_rate)
-        self.app.add_handler(TypeHandler(Update, self._mark_done), group=DONE_GROUP)
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.enter_async_context(running_webhook(
-            self.app, webhook_url=self.url, listen_host="127.0.0.1", listen_port=self.port,
-            secret_token=self.secret))
+    def serving(self) -> contextlib.AbstractAsyncContextManager[object]:
+        assert self.app is not None
+        return running_webhook(self.app, webhook_url=self.url, listen_host="127.0.0.1", listen_port=self.port,
+                               secret_token=self.secret)
 
 
 @contextlib.asynccontextmanager
