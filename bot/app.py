@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from telegram import (
@@ -195,23 +195,32 @@ def freeze_startup_objects() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(app: Application, *, poll_interval: float = 0.0, timeout: int = 10) -> AsyncIterator[Application]:
-    """Run ``app`` with long polling for the duration of an ``async with`` block.
+async def running(app: Application, *, poll_interval: float = 0.0, timeout: int = 10, set_menu: bool = True,
+                  start_updates: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[Application]:
+    """Run ``app`` for the duration of an ``async with`` block, with long polling when it has an Updater.
 
-    Initialises the app, runs `on_startup`, starts polling (``getUpdates`` with ``timeout`` seconds) and
-    on exit stops the updater, the app, and shuts down (in that order, as PTB requires). Pending updates
-    are not dropped, so a restarted bot picks up what it had not confirmed.
+    Initialises the app, runs `on_startup` (``set_menu=False``: only `freeze_startup_objects`, for the
+    workers of `bot.workers` but the first), starts the updates — ``start_updates()`` if given (webhook
+    mode, `bot.webhook.running_webhook`), else long polling (``getUpdates`` with ``timeout`` seconds); an
+    app built with ``updater=False`` is fed by its caller instead — and on exit stops the updater, the app
+    (which handles every update already queued) and shuts down, in that order, as PTB requires. Pending
+    updates are not dropped, so a restarted bot picks up what it had not confirmed.
     """
     await app.initialize()
     try:
-        await on_startup(app)
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=poll_interval, timeout=timeout, drop_pending_updates=False)
+        if set_menu:
+            await on_startup(app)
+        else:
+            freeze_startup_objects()
+        if start_updates is not None:
+            await start_updates()
+        elif app.updater is not None:
+            await app.updater.start_polling(poll_interval=poll_interval, timeout=timeout, drop_pending_updates=False)
         await app.start()
         try:
             yield app
         finally:
-            if app.updater.running:
+            if app.updater is not None and app.updater.running:
                 await app.updater.stop()
             if app.running:
                 await app.stop()

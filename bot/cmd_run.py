@@ -14,7 +14,6 @@ database. See `bot.webhook` for restarts and what a graceful stop (SIGINT/SIGTER
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -83,22 +82,22 @@ def reason_of(exc: BaseException) -> str:
 
 def unreachable(host: str, exc: BaseException, base_url: str, token: str) -> str:
     """The one line ``suara run`` prints when the Bot API cannot be reached: the reason (token scrubbed),
-    and what to check — the proxy from the environment when one applies (`bot.http.AiohttpRequest.proxy_for`),
-    else the network and ``SUARA_BOT_API_URL``."""
+    and what to check — the proxy from the environment when one applies (`bot.http.AiohttpRequest.proxy_for`;
+    named by host and port only, never its password), else the network and ``SUARA_BOT_API_URL``."""
+    from urllib.parse import urlsplit
+
     from bot.config import scrub_token
     from bot.http import AiohttpRequest
 
-    url = base_url or "https://api.telegram.org/bot"
-    from urllib.parse import urlsplit
-
-    proxy = AiohttpRequest().proxy_for(url)
-    where = ""
+    proxy = AiohttpRequest().proxy_for(base_url or "https://api.telegram.org/bot")
+    advice = "check the network or SUARA_BOT_API_URL"
     if proxy:
-        with contextlib.suppress(ValueError):
+        try:
             parts = urlsplit(proxy)
-            where = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
-    advice = (f"check the proxy {where or proxy.split('@')[-1]} (from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY; "
-              "NO_PROXY skips it)" if proxy else "check the network or SUARA_BOT_API_URL")
+            where = f" {parts.hostname}:{parts.port}" if parts.port else f" {parts.hostname or ''}".rstrip()
+        except ValueError:
+            where = ""
+        advice = f"check the proxy{where} (from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY; NO_PROXY skips it)"
     return scrub_token(f"suara run: cannot reach Telegram at {host}: {reason_of(exc)}; {advice}", token)
 
 

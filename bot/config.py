@@ -179,13 +179,12 @@ def check_api_url(name: str, value: str) -> str:
         return ""
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a port out of range
+        parts.port  # noqa: B018 - reading it raises ValueError for a port out of range
     except ValueError as exc:
         raise ConfigError(f"{name} is not a valid URL ({exc}): e.g. http://127.0.0.1:8081/bot") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must start with http:// or https:// and name a host, e.g. "
                           f"https://api.telegram.org/bot (got {url!r})")
-    del port
     if not parts.path.endswith("/bot") or parts.query or parts.fragment:
         raise ConfigError(f"{name} must end with /bot (the token is appended to it), e.g. "
                           f"{parts.scheme}://{parts.netloc}{'/file' if 'FILE' in name else ''}/bot (got {url!r})")

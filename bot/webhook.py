@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import logging
 import re
@@ -52,7 +51,7 @@ from urllib.parse import urlsplit
 
 from telegram.ext import Application
 
-from bot.app import on_startup
+from bot.app import running
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,8 @@ async def running_webhook(
     current ``allowed_updates``); ``bootstrap_retries`` as PTB (0: a failing setWebhook raises at once,
     <0: retry forever).
 
-    Order (as `bot.app.running`): initialise, `bot.app.on_startup`, ``updater.start_webhook`` (calls
+    It is `bot.app.running` with ``updater.start_webhook`` in place of polling: initialise,
+    `bot.app.on_startup`, ``updater.start_webhook`` (calls
     setWebhook with ``drop_pending_updates=False``, then listens), ``app.start``; on exit
     ``updater.stop`` (the server closes), ``app.stop`` (every acknowledged update is handled),
     ``app.shutdown``. Errors: `OSError` when the port is taken, `telegram.error.TelegramError` when
@@ -121,26 +121,18 @@ async def running_webhook(
     """
     check_secret_token(secret_token)
     path = url_path if url_path is not None else (urlsplit(webhook_url).path or "/")
-    await app.initialize()
-    try:
-        await on_startup(app)
-        assert app.updater is not None
-        await app.updater.start_webhook(
+    assert app.updater is not None
+    updater = app.updater
+
+    async def start_webhook() -> None:
+        await updater.start_webhook(
             listen=listen_host, port=listen_port, url_path=path.lstrip("/"), webhook_url=webhook_url,
             secret_token=secret_token, max_connections=max_connections, allowed_updates=allowed_updates,
             drop_pending_updates=False, bootstrap_retries=bootstrap_retries,
         )
-        try:
-            await app.start()
-            yield app
-        finally:
-            if app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-    finally:
-        await app.shutdown()
-        gc.unfreeze()  # a stopped app's objects (tests, the demo's restart) become collectable again
+
+    async with running(app, start_updates=start_webhook):
+        yield app
 
 
 #: Signals that stop `serve_webhook` gracefully.

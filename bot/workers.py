@@ -121,7 +121,7 @@ async def serve_worker(spec: WorkerSpec, conn: Connection) -> None:
     """A bot without an Updater fed from ``conn``: every message is one update's JSON, handled like a
     polled update (same handlers, same per-chat order); an empty message stops it once everything received
     has been handled. Sends ``b"stopped"`` back when done."""
-    from bot.app import build_application, freeze_startup_objects, on_startup
+    from bot.app import build_application, running
     from bot.services import Services
 
     svc = await asyncio.to_thread(Services.open, spec.settings, publish_shipped=False)
@@ -141,21 +141,14 @@ async def serve_worker(spec: WorkerSpec, conn: Connection) -> None:
         except (EOFError, OSError):  # the poller is gone: stop after what we have
             done.set()
 
-    await app.initialize()
     try:
-        if spec.index == 0:
-            await on_startup(app)
-        else:
-            freeze_startup_objects()
-        await app.start()
-        loop.add_reader(conn.fileno(), readable)
-        try:
-            await done.wait()
-        finally:
-            loop.remove_reader(conn.fileno())
-            await app.stop()  # handles every update already queued
+        async with running(app, set_menu=spec.index == 0):  # on exit: every queued update is handled
+            loop.add_reader(conn.fileno(), readable)
+            try:
+                await done.wait()
+            finally:
+                loop.remove_reader(conn.fileno())
     finally:
-        await app.shutdown()
         svc.close()
     with contextlib.suppress(OSError):
         conn.send_bytes(b"stopped")

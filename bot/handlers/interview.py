@@ -211,39 +211,32 @@ async def on_text(update: Update, context: Context) -> None:
             return prompt.question.type  # wrong kind: a media question got text (FC-24)
         return text_input(text, prompt)
 
-    if context.chat_data is None or "note_next" not in context.chat_data:
-        # the usual case, a typed answer: find the open interview and apply in ONE worker-thread hop
-        sub, found = await call(_open_and_apply, svc, person, make, update.update_id)
-        if sub is None or found is None:
-            await _no_interview(context, chat_id, person)
-            return
-        outcome = found
-    else:
+    if context.chat_data is not None and "note_next" in context.chat_data:  # /note came just before
         sub = await open_submission(context, person)
-        if sub is None:
-            await _no_interview(context, chat_id, person)
-            return
-        assert sub.id is not None
-        if context.chat_data.pop("note_next", None) == sub.id:
+        if sub is not None and context.chat_data.pop("note_next", None) == sub.id:
             from bot.handlers.notes import save_text_note
 
             await save_text_note(context, chat_id, person, sub, text, update.update_id)
             return
-        outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id, loaded=sub)
+    # a typed answer: find the open interview and apply it in ONE worker-thread hop
+    outcome = await call(_open_and_apply, svc, person, make, update.update_id)
+    if outcome is None:
+        await _no_interview(context, chat_id, person)
+        return
     if outcome.status == "wrong_kind":
         await send_wrong_kind(context, chat_id, outcome.answered, outcome.detail, "text", person.language)
         return
     await show_outcome(context, chat_id, outcome, person.language)
 
 
-def _open_and_apply(svc: Services, person: Person, make: Any, update_id: int) -> tuple[Submission | None, Outcome | None]:
-    """In a worker thread: the person's open interview and `Services.apply` of ``make`` to it, or
-    (None, None) when no interview is open."""
+def _open_and_apply(svc: Services, person: Person, make: Any, update_id: int) -> Outcome | None:
+    """In a worker thread: `Services.apply` of ``make`` to the person's open interview, or None when
+    no interview is open."""
     assert person.id is not None
     sub = svc.repo.open_submission_for(person.id)
     if sub is None or sub.id is None:
-        return None, None
-    return sub, svc.apply(sub.id, make, update_id=update_id, person_id=person.id, loaded=sub)
+        return None
+    return svc.apply(sub.id, make, update_id=update_id, person_id=person.id, loaded=sub)
 
 
 async def on_edited_text(update: Update, context: Context) -> None:
