@@ -23,7 +23,7 @@ SQLite lets one connection write at a time. A writer that finds the database loc
 handler, which (sqlite3_busy_timeout, https://sqlite.org/c3ref/busy_timeout.html; the handler is
 ``sqliteDefaultBusyCallback`` in SQLite's main.c) *sleeps* 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, then
 100 ms between retries until the timeout: nobody wakes it when the lock frees, so a sleeper keeps losing
-to writers that arrive while it naps (one commit waited 0.1–1.5 s with 2–4 writer processes, below). Every write transaction (`Database.write`, `Database.write_connection`,
+to writers that arrive while it naps (one commit waited 0.1–1.5 s with 2–4 writer processes, below). Every write transaction (`Database.write`, `Database.write_connection`, `Database.fast_write`,
 `upgrade`, `downgrade`) therefore first queues, in this order:
 
 1. on a ``threading.Lock`` of the `Database` — the threads of this process;
@@ -83,8 +83,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
+
+from storage.fastsql import FastConnection, engine_is_instrumented
 
 try:
     import fcntl
@@ -330,6 +332,8 @@ class Database:
     * `session()` — a read session (deferred BEGIN on SQLite); commit yourself if you write.
     * `write()` — a write transaction: ``BEGIN IMMEDIATE`` on SQLite, committed on normal exit, rolled
       back on an exception. Keep it short: one user action per transaction.
+    * `write_connection()` / `fast_write()` — the same transaction on a Core `Connection` / on the
+      pooled DB-API connection for `storage.fastsql` statements (the answer path); `fast_read()` reads.
 
     Sessions use ``expire_on_commit=False``: returned rows stay readable after the session closes.
     ``sqlite_synchronous`` is FULL by default (see the module doc); NORMAL exists for the benchmark.
@@ -437,6 +441,74 @@ class Database:
         same guarantees (and the same turn-taking) as `write` at a fraction of the CPU per transaction."""
         with self._writer_turn(), self._write_engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def fast_write(self) -> Iterator[FastConnection]:
+        """One write transaction for `storage.fastsql` statements on the pooled DB-API connection: the
+        same guarantees as `write_connection` (writers' turn and ``BEGIN IMMEDIATE`` on SQLite; on
+        PostgreSQL psycopg's implicit BEGIN, row locks taken by the statements' ``FOR UPDATE``), committed
+        (fsynced under ``synchronous=FULL``) on normal exit, rolled back on an exception (which
+        propagates); the connection goes back to the pool either way. DB-API errors are raised as
+        `sqlalchemy.exc.DBAPIError` subclasses (``OperationalError`` "database is locked" past
+        busy_timeout, ``IntegrityError`` …), as through SQLAlchemy. When the engine is instrumented
+        (statement listeners, echo: `storage.fastsql.engine_is_instrumented`) this is `write_connection`
+        with the statements sent through it, so every statement is still seen."""
+        if engine_is_instrumented(self.engine):
+            with self.write_connection() as conn:
+                yield FastConnection(self.engine.dialect, None, via=conn)
+            return
+        with self._writer_turn():
+            fc, fairy = self._raw()
+            dbapi_conn = fairy.dbapi_connection
+            try:
+                if self.is_sqlite:
+                    try:
+                        dbapi_conn.execute("BEGIN IMMEDIATE")
+                    except fc._dbapi_error as exc:
+                        raise fc.wrap_error(exc, "BEGIN IMMEDIATE") from exc
+                yield fc
+                fc.close_cursor()
+                try:
+                    dbapi_conn.commit()
+                except fc._dbapi_error as exc:
+                    raise fc.wrap_error(exc, "COMMIT") from exc
+            except BaseException:
+                fc.close_cursor()
+                if fairy.dbapi_connection is not None:  # not invalidated by a lost connection
+                    try:
+                        fairy.dbapi_connection.rollback()
+                    except Exception as exc:  # noqa: BLE001 - the original error matters more
+                        fairy.invalidate(exc)
+                raise
+            finally:
+                fairy.close()
+
+    @contextmanager
+    def fast_read(self) -> Iterator[FastConnection]:
+        """A connection for `storage.fastsql` reads (no write lock; each statement sees one consistent
+        snapshot: autocommit on SQLite, a transaction rolled back at the end on PostgreSQL). The pooled
+        connection is returned on exit. Instrumented engines: through `engine.connect()` (see
+        `fast_write`)."""
+        if engine_is_instrumented(self.engine):
+            with self.engine.connect() as conn:
+                yield FastConnection(self.engine.dialect, None, via=conn)
+            return
+        fc, fairy = self._raw()
+        try:
+            yield fc
+        finally:
+            fc.close_cursor()
+            fairy.close()
+
+    def _raw(self) -> tuple[FastConnection, Any]:
+        """A pooled DB-API connection (SQLAlchemy's pool "fairy": ``close()`` returns it) and its
+        `FastConnection`. Connect errors are raised as `sqlalchemy.exc.DBAPIError` subclasses."""
+        dialect = self.engine.dialect
+        try:
+            fairy = self.engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+        return FastConnection(dialect, fairy.dbapi_connection, fairy=fairy), fairy
 
     def close(self) -> None:
         """Dispose of the connection pool and close the lock file (idempotent). Not while writing."""
