@@ -62,6 +62,11 @@ class CompiledStatement:
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None,
                  for_executemany: bool) -> None:
+        returning = list(getattr(stmt, "exported_columns", ()) or ()) if not isinstance(stmt, Select) else []
+        # DML without an explicit RETURNING is compiled as for executemany even when run once: SQLAlchemy
+        # adds an implicit ``RETURNING id`` to a single-row INSERT on PostgreSQL that nobody reads here.
+        if getattr(stmt, "is_dml", False) and not returning:
+            for_executemany = True
         kw: dict[str, Any] = {"for_executemany": for_executemany}
         if column_keys is not None:
             kw["column_keys"] = list(column_keys)
@@ -91,10 +96,7 @@ class CompiledStatement:
         self._order = tuple(order)
         self._names = frozenset(names)
         self._defaults = defaults
-        if isinstance(stmt, Select):
-            cols = list(stmt.selected_columns)
-        else:
-            cols = list(getattr(stmt, "exported_columns", ()) or ())
+        cols = list(stmt.selected_columns) if isinstance(stmt, Select) else returning
         self._columns = tuple(c.type for c in cols)
         self._result_cache: dict[tuple[Any, ...], tuple[_Processor, ...] | None] = {}
 
@@ -147,6 +149,10 @@ class FastStatement:
         self._compiled: dict[tuple[Any, ...], CompiledStatement] = {}
         self._lock = threading.Lock()
 
+    def statement(self, dialect_name: str) -> ClauseElement:
+        """The Core statement run on ``dialect_name`` (KeyError if there is none for it)."""
+        return self._stmt if self._stmt is not None else self._stmts[dialect_name]  # type: ignore[index]
+
     def compiled(self, dialect: Dialect, column_keys: Iterable[str] | None = None,
                  executemany: bool = False) -> CompiledStatement:
         """The statement compiled for ``dialect``; ``column_keys``: the INSERT/UPDATE columns given
@@ -156,8 +162,7 @@ class FastStatement:
         cache_key = (id(dialect), keys, executemany)
         c = self._compiled.get(cache_key)
         if c is None:
-            stmt = self._stmt if self._stmt is not None else self._stmts[dialect.name]  # type: ignore[index]
-            c = CompiledStatement(stmt, dialect, keys, executemany)
+            c = CompiledStatement(self.statement(dialect.name), dialect, keys, executemany)
             with self._lock:
                 self._compiled[cache_key] = c
         return c
