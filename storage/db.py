@@ -485,19 +485,28 @@ class Database:
 
     @contextmanager
     def fast_read(self) -> Iterator[FastConnection]:
-        """A connection for `storage.fastsql` reads (no write lock; each statement sees one consistent
-        snapshot: autocommit on SQLite, a transaction rolled back at the end on PostgreSQL). The pooled
-        connection is returned on exit. Instrumented engines: through `engine.connect()` (see
+        """A connection for `storage.fastsql` reads (no write lock; autocommit: each statement sees one
+        consistent snapshot, separate statements may not). The pooled connection is returned on exit. Instrumented engines: through `engine.connect()` (see
         `fast_write`)."""
         if engine_is_instrumented(self.engine):
             with self.engine.connect() as conn:
                 yield FastConnection(self.engine.dialect, None, via=conn)
             return
         fc, fairy = self._raw()
+        # PostgreSQL: autocommit, so the read is one round trip (no BEGIN, no ROLLBACK at check-in); the
+        # connection is checked out idle (the pool's ping / reset) and goes back in manual-commit mode.
+        autocommit = not self.is_sqlite and not fairy.dbapi_connection.autocommit
+        if autocommit:
+            fairy.dbapi_connection.autocommit = True
         try:
             yield fc
         finally:
             fc.close_cursor()
+            if autocommit and fairy.dbapi_connection is not None:
+                try:
+                    fairy.dbapi_connection.autocommit = False
+                except Exception as exc:  # noqa: BLE001 - e.g. a broken connection: not back into the pool
+                    fairy.invalidate(exc)
             fairy.close()
 
     def _raw(self) -> tuple[FastConnection, Any]:

@@ -57,8 +57,8 @@ class CompiledStatement:
     names to Python values into DB-API parameters (bind processors applied, bound defaults filled in).
     """
 
-    __slots__ = ("sql", "positional", "_order", "_defaults", "_columns", "_dialect", "_result_cache",
-                 "_names")
+    __slots__ = ("sql", "positional", "_name_seq", "_procs_at", "_defaults", "_columns", "_dialect", "_procs",
+                 "_procs_ready")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None,
                  for_executemany: bool) -> None:
@@ -93,46 +93,47 @@ class CompiledStatement:
                 raise ValueError(f"bind parameter {name!r} with a callable value is not supported")
             if bp.value is not None or not bp.required:
                 defaults[name] = bp.value
-        self._order = tuple(order)
-        self._names = frozenset(names)
+        self._name_seq = tuple(n for n, _p in order)
+        self._procs_at = tuple((i, p) for i, (_n, p) in enumerate(order) if p is not None)
         self._defaults = defaults
         cols = list(stmt.selected_columns) if isinstance(stmt, Select) else returning
         self._columns = tuple(c.type for c in cols)
-        self._result_cache: dict[tuple[Any, ...], tuple[_Processor, ...] | None] = {}
+        self._procs: tuple[_Processor, ...] | None = None
+        self._procs_ready = False
 
     def params(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """DB-API parameters for one execution: bind name -> value, processed by the bound types.
         Raises KeyError for a bind parameter without a value (and no bound default)."""
-        defaults = self._defaults
-        out: list[tuple[str, Any]] = []
-        for name, proc in self._order:
-            v = values.get(name, _MISSING)
-            if v is _MISSING:
-                v = defaults.get(name, _MISSING)
-                if v is _MISSING:
-                    raise KeyError(f"no value for bind parameter {name!r} of {self.sql!r}")
-            out.append((name, proc(v) if proc is not None else v))
+        d = self._defaults
+        try:
+            out = [values[n] if n not in d else values.get(n, d[n]) for n in self._name_seq]
+        except KeyError as exc:
+            raise KeyError(f"no value for bind parameter {exc.args[0]!r} of {self.sql!r}") from None
+        for i, proc in self._procs_at:
+            out[i] = proc(out[i])
         if self.positional:
-            return tuple(v for _n, v in out)
-        return dict(out)
+            return tuple(out)
+        return dict(zip(self._name_seq, out, strict=True))
 
     def result_processors(self, description: Sequence[Sequence[Any]] | None) -> tuple[_Processor, ...] | None:
-        """The result processors of the selected / RETURNING columns for this cursor description (None
-        when no column needs one). Cached per tuple of DB-API type codes."""
-        if not description:
-            return None
-        key = tuple(d[1] for d in description)
-        try:
-            return self._result_cache[key]
-        except KeyError:
-            pass
-        if len(self._columns) != len(description):
-            raise ValueError(f"{len(description)} result columns, expected {len(self._columns)}: {self.sql!r}")
-        procs = tuple(t.dialect_impl(self._dialect).result_processor(self._dialect, code)
-                      for t, code in zip(self._columns, key, strict=True))
-        result = procs if any(p is not None for p in procs) else None
-        self._result_cache[key] = result
-        return result
+        """The result processors of the selected / RETURNING columns (None when no column needs one),
+        from the cursor ``description`` of the first execution (its DB-API type codes are the
+        ``coltype`` SQLAlchemy passes): a statement's result types are fixed by the schema, so later
+        executions reuse them without reading the description (psycopg builds it anew on every read)."""
+        if self._procs_ready:
+            return self._procs
+        if description is None or len(self._columns) != len(description):
+            raise ValueError(f"result columns {description!r}, expected {len(self._columns)}: {self.sql!r}")
+        procs = tuple(t.dialect_impl(self._dialect).result_processor(self._dialect, d[1])
+                      for t, d in zip(self._columns, description, strict=True))
+        self._procs = procs if any(p is not None for p in procs) else None
+        self._procs_ready = True
+        return self._procs
+
+    @property
+    def returns_rows(self) -> bool:
+        """True for a SELECT or a statement with RETURNING."""
+        return bool(self._columns)
 
 
 class FastStatement:
@@ -148,6 +149,9 @@ class FastStatement:
         self._stmt: ClauseElement | None = None if isinstance(stmt, Mapping) else stmt
         self._compiled: dict[tuple[Any, ...], CompiledStatement] = {}
         self._lock = threading.Lock()
+        first = self._stmt if self._stmt is not None else next(iter(self._stmts.values()))  # type: ignore[union-attr]
+        #: INSERT / UPDATE: compiled for the column keys it is executed with (as `Connection.execute` does).
+        self.sets_columns = bool(getattr(first, "is_dml", False) and not getattr(first, "is_delete", False))
 
     def statement(self, dialect_name: str) -> ClauseElement:
         """The Core statement run on ``dialect_name`` (KeyError if there is none for it)."""
@@ -158,7 +162,7 @@ class FastStatement:
         """The statement compiled for ``dialect``; ``column_keys``: the INSERT/UPDATE columns given
         (None for other statements). Raises ValueError for an unsupported statement, KeyError for a
         dialect without a statement."""
-        keys = tuple(column_keys) if column_keys is not None else None
+        keys = tuple(column_keys) if column_keys is not None and self.sets_columns else None
         cache_key = (id(dialect), keys, executemany)
         c = self._compiled.get(cache_key)
         if c is None:
@@ -229,7 +233,7 @@ class FastConnection:
         statement without rows). ``column_keys``: the columns an INSERT/UPDATE sets (default: the keys
         of ``values``; ignored for other statements). Raises `sqlalchemy.exc.DBAPIError` subclasses."""
         values = values or {}
-        c = stmt.compiled(self.dialect, self._keys(stmt, values, column_keys))
+        c = stmt.compiled(self.dialect, (column_keys if column_keys is not None else values) if stmt.sets_columns else None)
         res = self._run(c, c.params(values), False)
         return self._rows(c, res)
 
@@ -243,34 +247,24 @@ class FastConnection:
         DB-API ``executemany``. Nothing for an empty ``rows``."""
         if not rows:
             return
-        c = stmt.compiled(self.dialect, self._keys(stmt, rows[0], None), executemany=True)
+        c = stmt.compiled(self.dialect, rows[0] if stmt.sets_columns else None, executemany=True)
         self._run(c, [c.params(r) for r in rows], True)
 
-    @staticmethod
-    def _keys(stmt: FastStatement, values: Mapping[str, Any], column_keys: Iterable[str] | None) -> tuple[str, ...] | None:
-        s = stmt._stmt if stmt._stmt is not None else next(iter(stmt._stmts.values()))  # type: ignore[union-attr]
-        if getattr(s, "is_dml", False) and not getattr(s, "is_delete", False):
-            return tuple(column_keys) if column_keys is not None else tuple(values)
-        return None
-
     def _rows(self, c: CompiledStatement, res: Any) -> list[tuple[Any, ...]]:
+        if not c.returns_rows:
+            return []
         if self._via is not None:
-            if not res.returns_rows:
-                return []
-            description = res.cursor.description if res.cursor is not None else None
-            raw = [tuple(r) for r in res.fetchall()]
+            procs = c.result_processors(res.cursor.description if not c._procs_ready else None)
+            raw: list[Any] = [tuple(r) for r in res.fetchall()]
         else:
-            description = res.description
-            if description is None:
-                return []
+            procs = c.result_processors(res.description if not c._procs_ready else None)
             try:
                 raw = res.fetchall()
             except self._dbapi_error as exc:
                 raise self.wrap_error(exc, c.sql) from exc
-        procs = c.result_processors(description)
         if procs is None:
             return [tuple(r) for r in raw]
-        return [tuple(p(v) if p is not None else v for p, v in zip(procs, r, strict=True)) for r in raw]
+        return [tuple([v if p is None else p(v) for p, v in zip(procs, r, strict=True)]) for r in raw]
 
     def close_cursor(self) -> None:
         """Close the cursor of this connection (done by `storage.db.Database` at the end)."""

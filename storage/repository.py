@@ -20,6 +20,7 @@ import dataclasses
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 RESPONDENT_CODE_LENGTH = 5
 #: Length of an invite code.
 INVITE_CODE_LENGTH = 8
+#: Seconds a form version's SHA-256 read with a submission stands in for `Repository.load_form`'s own
+#: check (`Repository._note_form_sha`).
+FORM_SHA_FRESH_S = 2.0
 
 
 class RepositoryError(Exception):
@@ -143,7 +147,8 @@ def form_to_definition(form: Form) -> dict[str, Any]:
 class Repository:
     """Reads and writes Suara's records through `Database` and files through `MediaStore`.
 
-    Holds no mutable state except a lock-guarded cache of parsed forms (form versions are immutable).
+    Holds no mutable state except a lock-guarded cache of parsed forms (form versions are immutable) and,
+    per thread, the form SHA-256 read with the last submission (`_note_form_sha`).
     """
 
     def __init__(self, db: Database, media: MediaStore | None = None) -> None:
@@ -151,6 +156,8 @@ class Repository:
         self.media = media
         self._forms: dict[int, tuple[str, Form]] = {}  # id -> (xlsx sha256, parsed form)
         self._forms_lock = threading.Lock()
+        self._fresh_sha = threading.local()  # (form_version_id, sha256, monotonic s, publishes): _note_form_sha
+        self._publishes = 0  # forms published through this Repository (a noted SHA-256 older than one is not used)
 
     # ------------------------------------------------------------------------------------ helpers
     def _mark_update(self, s: Session, update_id: int | None, now: datetime) -> bool:
@@ -236,6 +243,7 @@ class Repository:
         import hashlib
 
         now = _utc(now or datetime.now(UTC))
+        self._publishes += 1
         sha = hashlib.sha256(xlsx).hexdigest()
         definition = form_to_definition(form)
         with self.db.write() as s:
@@ -266,6 +274,7 @@ class Repository:
             s.flush()
             s.refresh(fv)
         assert fv.id is not None
+        self._publishes += 1  # again: a SHA-256 noted while this publish ran is not used either
         with self._forms_lock:
             self._forms[fv.id] = (fv.xlsx_sha256, form)
         return fv
@@ -301,9 +310,11 @@ class Repository:
 
         Raises NotFound; a stored workbook that no longer parses raises the reader's FormError.
         """
-        with self.db.fast_read() as conn:  # runs once per answer (cache check): no SQLAlchemy execute
-            row = conn.first(_FAST_FORM_SHA, {"fid": form_version_id})
-        sha = row[0] if row is not None else None
+        sha = self._fresh_form_sha(form_version_id)  # read with the submission just now: no query
+        if sha is None:
+            with self.db.fast_read() as conn:  # runs once per answer (cache check): no SQLAlchemy execute
+                row = conn.first(_FAST_FORM_SHA, {"fid": form_version_id})
+            sha = row[0] if row is not None else None
         if sha is None:
             raise NotFound(f"form version {form_version_id}")
         with self._forms_lock:
@@ -635,11 +646,34 @@ class Repository:
         return sub
 
     def _submission_where(self, stmt: FastStatement, params: dict[str, Any]) -> Submission | None:
-        """The first Submission row of a `storage.fastsql` SELECT of every submission column (read once
-        per answer: no ORM session, no SQLAlchemy execute), as a detached `Submission` (`_submission_of`)."""
+        """The first row of a `storage.fastsql` SELECT of every submission column plus its form version's
+        SHA-256 (read once per answer: no ORM session, no SQLAlchemy execute), as a detached `Submission`
+        (`_submission_of`); the SHA-256 is noted for the next `load_form` (`_note_form_sha`)."""
         with self.db.fast_read() as conn:
             row = conn.first(stmt, params)
-        return _submission_of(row) if row is not None else None
+        if row is None:
+            return None
+        sub = _submission_of(row[:-1])
+        self._note_form_sha(sub.form_version_id, row[-1])
+        return sub
+
+    def _note_form_sha(self, form_version_id: int, sha: str) -> None:
+        """Remember, for this thread's next `load_form` only, the SHA-256 of a form version just read
+        together with a submission that uses it (a version with submissions is never deleted or
+        rewritten, so the SHA-256 cannot change while that submission exists). `load_form` trusts it
+        within `FORM_SHA_FRESH_S` seconds and if no form was published by this Repository since."""
+        self._fresh_sha.value = (form_version_id, sha, time.monotonic(), self._publishes)
+
+    def _fresh_form_sha(self, form_version_id: int) -> str | None:
+        """The SHA-256 noted by `_note_form_sha` for ``form_version_id`` if still fresh (used once)."""
+        noted = getattr(self._fresh_sha, "value", None)
+        if noted is None:
+            return None
+        self._fresh_sha.value = None
+        fid, sha, at, publishes = noted
+        if fid != form_version_id or publishes != self._publishes or time.monotonic() - at > FORM_SHA_FRESH_S:
+            return None
+        return sha
 
     def submission_by_instance_id(self, instance_id: str) -> Submission | None:
         """The Submission with this instance ID (with or without the ``uuid:`` prefix), or None."""
@@ -1012,10 +1046,14 @@ _SQL_UPDATE_SUBMISSION = update(_SUBMISSION).where(_SUBMISSION.c.id == bindparam
 # Reads made for every answer (the handler finds the open interview, the service its form).
 _FORM_VERSION = FormVersion.__table__  # type: ignore[attr-defined]
 _SQL_FORM_SHA = sa_select(_FORM_VERSION.c.xlsx_sha256).where(_FORM_VERSION.c.id == bindparam("fid"))
-_SQL_SUBMISSION_BY_ID = sa_select(_SUBMISSION).where(_SUBMISSION.c.id == bindparam("sid"))
+#: Submission reads bring the form version's SHA-256 along (last column), so the `load_form` that
+#: follows in the same thread needs no query of its own (`Repository._note_form_sha`).
+_SUBMISSION_AND_SHA = (sa_select(_SUBMISSION, _FORM_VERSION.c.xlsx_sha256)
+                       .join_from(_SUBMISSION, _FORM_VERSION, _FORM_VERSION.c.id == _SUBMISSION.c.form_version_id))
+_SQL_SUBMISSION_BY_ID = _SUBMISSION_AND_SHA.where(_SUBMISSION.c.id == bindparam("sid"))
 #: ``in_()`` of bound values, not of a list: a list becomes an "expanding" parameter rendered per
 #: execution, which `storage.fastsql` does not do.
-_SQL_OPEN_SUBMISSION_FOR = (sa_select(_SUBMISSION)
+_SQL_OPEN_SUBMISSION_FOR = (_SUBMISSION_AND_SHA
                             .where(_SUBMISSION.c.person_id == bindparam("pid"),
                                    _SUBMISSION.c.status.in_([bindparam(f"open_{i}", s, type_=_SUBMISSION.c.status.type)
                                                              for i, s in enumerate(OPEN_STATUSES)]))
