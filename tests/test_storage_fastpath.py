@@ -23,7 +23,7 @@ from storage.db import Database
 from storage.fastsql import FastStatement, engine_is_instrumented
 from storage.models import ProcessedUpdate, Submission
 from storage.repository import EventIn, InvalidState, NotFound, Repository, StaleProgress
-from tests.test_storage_repository import T0, P, started
+from tests.test_storage_repository import T0, P, make_form, started
 
 _PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
 
@@ -404,3 +404,75 @@ def test_threads_answering_at_once_each_write_once(repo: Repository) -> None:
         assert repo.answers_of(s.id) == {f"q{j}": str(j) for j in range(10)}
         assert [e.kind for e in repo.events_of(s.id)] == ["started"] + ["answered"] * 10
     assert all(repo.was_processed(10_000 + k * 100 + j) for k in range(4) for j in range(10))
+
+
+def _sha_queries(repo: Repository) -> list[str]:
+    """Statements that read a form version's SHA-256 on its own (not joined to a submission read)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    @event.listens_for(repo.db.engine, "before_cursor_execute")
+    def _on(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT form_version.xlsx_sha256 \nFROM form_version \nWHERE"):
+            seen.append(statement)
+
+    return seen
+
+
+def test_load_form_after_a_submission_read_needs_no_query_of_its_own(repo: Repository) -> None:
+    """The SHA-256 read with the submission stands in for load_form's check once, in the same thread,
+    for the same version, and not after a publish; otherwise load_form asks the database."""
+    fv, person, sub = started(repo)
+    form = repo.load_form(fv.id)
+    seen = _sha_queries(repo)
+    repo.get_submission(sub.id)
+    assert repo.load_form(fv.id) is form and seen == []
+    assert repo.load_form(fv.id) is form and len(seen) == 1  # used once only
+    assert repo.open_submission_for(person.id) is not None
+    assert repo.load_form(fv.id) is form and len(seen) == 1
+    repo.get_submission(sub.id)
+    repo.publish_form(make_form(version="2", form_id="other"), b"xlsx-other", now=T0)
+    assert repo.load_form(fv.id) is form and len(seen) == 2  # a publish in between: checked again
+    done = threading.Event()
+    th = threading.Thread(target=lambda: (repo.get_submission(sub.id), done.set()))
+    th.start()
+    th.join(10)
+    assert done.is_set()
+    assert repo.load_form(fv.id) is form and len(seen) == 3  # another thread's read does not count
+
+
+def test_a_replaced_form_version_is_parsed_again_after_a_submission_read(repo: Repository) -> None:
+    """A noted SHA-256 that differs from the cached parse (the version id now holds other bytes) makes
+    load_form parse the stored workbook again, as its own check would."""
+    fv, _, sub = started(repo)
+    repo.load_form(fv.id)
+    with repo._forms_lock:
+        repo._forms[fv.id] = ("0" * 64, make_form(version="stale"))  # as if cached before a replacement
+    repo.get_submission(sub.id)
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the stored bytes are no workbook: a reader error
+        repo.load_form(fv.id)
+    assert not isinstance(info.value, NotFound)
+
+
+def test_postgresql_fast_read_returns_the_connection_in_manual_commit_mode(pg_url: str) -> None:
+    from storage.db import open_database
+
+    db = open_database(pg_url)
+    try:
+        with db.fast_read() as conn:
+            assert conn.execute(FastStatement(select(_PROCESSED.c.id))) == []
+        fairy = db.engine.raw_connection()
+        try:
+            assert fairy.dbapi_connection.autocommit is False
+        finally:
+            fairy.close()
+        with db.fast_write() as conn:  # writes are transactions again: a failure rolls back everything
+            conn.execute(FastStatement(insert(_PROCESSED)), {"update_id": 1, "processed_at": T0})
+        with pytest.raises(IntegrityError), db.fast_write() as conn:
+            conn.execute(FastStatement(insert(_PROCESSED)), {"update_id": 2, "processed_at": T0})
+            conn.execute(FastStatement(insert(_PROCESSED)), {"update_id": 1, "processed_at": T0})
+        with db.fast_read() as conn:
+            assert conn.execute(FastStatement(select(_PROCESSED.c.update_id))) == [(1,)]
+    finally:
+        db.close()
