@@ -248,7 +248,10 @@ class FastConnection:
         if not rows:
             return
         c = stmt.compiled(self.dialect, rows[0] if stmt.sets_columns else None, executemany=True)
-        self._run(c, [c.params(r) for r in rows], True)
+        if len(rows) == 1:  # the usual case: one plain execute (psycopg's executemany sets up a pipeline)
+            self._run(c, c.params(rows[0]), False)
+        else:
+            self._run(c, [c.params(r) for r in rows], True)
 
     def _rows(self, c: CompiledStatement, res: Any) -> list[tuple[Any, ...]]:
         if not c.returns_rows:
