@@ -361,6 +361,8 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine, busy_timeout_s, sqlite_synchronous)
+        # `storage.fastsql` statements compiled for this engine's dialect (FastStatement.compiled).
+        self._fast_cache: dict[Any, Any] = {}
         # A second Engine facade on the same pool whose transactions begin IMMEDIATE on SQLite.
         self._write_engine: Engine = self.engine.execution_options(suara_write=True)
         # SQLite has one writer at a time. Threads of this process queue on _write_lock, processes on the
@@ -455,7 +457,7 @@ class Database:
         with the statements sent through it, so every statement is still seen."""
         if engine_is_instrumented(self.engine):
             with self.write_connection() as conn:
-                yield FastConnection(self.engine.dialect, None, via=conn)
+                yield FastConnection(self.engine.dialect, None, via=conn, cache=self._fast_cache)
             return
         with self._writer_turn():
             fc, fairy = self._raw()
@@ -490,7 +492,7 @@ class Database:
         `fast_write`)."""
         if engine_is_instrumented(self.engine):
             with self.engine.connect() as conn:
-                yield FastConnection(self.engine.dialect, None, via=conn)
+                yield FastConnection(self.engine.dialect, None, via=conn, cache=self._fast_cache)
             return
         fc, fairy = self._raw()
         # PostgreSQL: autocommit, so the read is one round trip (no BEGIN, no ROLLBACK at check-in); the
@@ -517,7 +519,7 @@ class Database:
             fairy = self.engine.raw_connection()
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
-        return FastConnection(dialect, fairy.dbapi_connection, fairy=fairy), fairy
+        return FastConnection(dialect, fairy.dbapi_connection, fairy=fairy, cache=self._fast_cache), fairy
 
     def close(self) -> None:
         """Dispose of the connection pool and close the lock file (idempotent). Not while writing."""

@@ -36,7 +36,6 @@ statement is still seen; only the CPU saving is lost.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -138,7 +137,8 @@ class CompiledStatement:
 
 class FastStatement:
     """A Core statement (built once, at import) that `FastConnection` runs without SQLAlchemy's
-    per-execution overhead. Compiled lazily, once per (dialect, column keys, executemany) and cached.
+    per-execution overhead. Compiled lazily, once per (engine, column keys, executemany) and cached in
+    the `FastConnection`'s cache (one per `storage.db.Database`).
 
     ``stmt`` is a `ClauseElement` or a mapping of dialect name (``"sqlite"``, ``"postgresql"``) to one,
     for dialect-specific statements (``INSERT … ON CONFLICT``). See the module doc for what is refused.
@@ -147,8 +147,6 @@ class FastStatement:
     def __init__(self, stmt: ClauseElement | Mapping[str, ClauseElement]) -> None:
         self._stmts: Mapping[str, ClauseElement] | None = stmt if isinstance(stmt, Mapping) else None
         self._stmt: ClauseElement | None = None if isinstance(stmt, Mapping) else stmt
-        self._compiled: dict[tuple[Any, ...], CompiledStatement] = {}
-        self._lock = threading.Lock()
         first = self._stmt if self._stmt is not None else next(iter(self._stmts.values()))  # type: ignore[union-attr]
         #: INSERT / UPDATE: compiled for the column keys it is executed with (as `Connection.execute` does).
         self.sets_columns = bool(getattr(first, "is_dml", False) and not getattr(first, "is_delete", False))
@@ -157,18 +155,20 @@ class FastStatement:
         """The Core statement run on ``dialect_name`` (KeyError if there is none for it)."""
         return self._stmt if self._stmt is not None else self._stmts[dialect_name]  # type: ignore[index]
 
-    def compiled(self, dialect: Dialect, column_keys: Iterable[str] | None = None,
-                 executemany: bool = False) -> CompiledStatement:
+    def compiled(self, dialect: Dialect, column_keys: Iterable[str] | None = None, executemany: bool = False,
+                 cache: dict[Any, CompiledStatement] | None = None) -> CompiledStatement:
         """The statement compiled for ``dialect``; ``column_keys``: the INSERT/UPDATE columns given
-        (None for other statements). Raises ValueError for an unsupported statement, KeyError for a
-        dialect without a statement."""
+        (ignored for other statements). ``cache``: where compiled forms are kept, one dict per dialect
+        instance (`FastConnection` passes its Database's, so they live as long as the engine; None:
+        compile anew). Raises ValueError for an unsupported statement, KeyError for a dialect without
+        a statement."""
         keys = tuple(column_keys) if column_keys is not None and self.sets_columns else None
-        cache_key = (id(dialect), keys, executemany)
-        c = self._compiled.get(cache_key)
-        if c is None:
-            c = CompiledStatement(self.statement(dialect.name), dialect, keys, executemany)
-            with self._lock:
-                self._compiled[cache_key] = c
+        if cache is None:
+            return CompiledStatement(self.statement(dialect.name), dialect, keys, executemany)
+        cache_key = (self, keys, executemany)
+        c = cache.get(cache_key)
+        if c is None:  # two threads may both compile once: the same result, the last one kept
+            c = cache[cache_key] = CompiledStatement(self.statement(dialect.name), dialect, keys, executemany)
         return c
 
 
@@ -183,13 +183,15 @@ class FastConnection:
 
     Made by `storage.db.Database.fast_write` / `fast_read`; not thread-safe (one thread at a time, like
     the connection). ``via`` is the SQLAlchemy `Connection` statements go through instead when the engine
-    is instrumented (module doc). Results are lists of tuples with the result processors applied.
+    is instrumented (module doc); ``cache`` the compiled statements of this engine (`FastStatement.compiled`). Results are lists of tuples with the result processors applied.
     """
 
-    __slots__ = ("dialect", "_dbapi_conn", "_fairy", "_via", "_cursor", "_dbapi_error")
+    __slots__ = ("dialect", "_dbapi_conn", "_fairy", "_via", "_cursor", "_dbapi_error", "_cache")
 
-    def __init__(self, dialect: Dialect, dbapi_conn: Any, *, fairy: Any = None, via: Connection | None = None) -> None:
+    def __init__(self, dialect: Dialect, dbapi_conn: Any, *, fairy: Any = None, via: Connection | None = None,
+                 cache: dict[Any, CompiledStatement] | None = None) -> None:
         self.dialect = dialect
+        self._cache: dict[Any, CompiledStatement] = cache if cache is not None else {}
         self._dbapi_conn = dbapi_conn
         self._fairy = fairy
         self._via = via
@@ -233,7 +235,8 @@ class FastConnection:
         statement without rows). ``column_keys``: the columns an INSERT/UPDATE sets (default: the keys
         of ``values``; ignored for other statements). Raises `sqlalchemy.exc.DBAPIError` subclasses."""
         values = values or {}
-        c = stmt.compiled(self.dialect, (column_keys if column_keys is not None else values) if stmt.sets_columns else None)
+        c = stmt.compiled(self.dialect, (column_keys if column_keys is not None else values) if stmt.sets_columns else None,
+                          cache=self._cache)
         res = self._run(c, c.params(values), False)
         return self._rows(c, res)
 
@@ -247,7 +250,7 @@ class FastConnection:
         DB-API ``executemany``. Nothing for an empty ``rows``."""
         if not rows:
             return
-        c = stmt.compiled(self.dialect, rows[0] if stmt.sets_columns else None, executemany=True)
+        c = stmt.compiled(self.dialect, rows[0] if stmt.sets_columns else None, executemany=True, cache=self._cache)
         if len(rows) == 1:  # the usual case: one plain execute (psycopg's executemany sets up a pipeline)
             self._run(c, c.params(rows[0]), False)
         else:

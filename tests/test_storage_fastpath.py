@@ -476,3 +476,24 @@ def test_postgresql_fast_read_returns_the_connection_in_manual_commit_mode(pg_ur
             assert conn.execute(FastStatement(select(_PROCESSED.c.update_id))) == [(1,)]
     finally:
         db.close()
+
+
+def test_one_statement_serves_databases_of_both_dialects(sqlite_url: str, pg_url: str) -> None:
+    """Compiled forms are kept per Database: a statement used on SQLite and PostgreSQL in one process
+    is compiled for each (qmark vs pyformat SQL, each dialect's own type processing)."""
+    from storage.db import open_database
+
+    stmt = FastStatement(insert(_PROCESSED))
+    read = FastStatement(select(_PROCESSED.c.update_id, _PROCESSED.c.processed_at))
+    for i, url in enumerate((sqlite_url, pg_url, sqlite_url)):
+        db = open_database(url)
+        try:
+            with db.fast_write() as conn:
+                conn.execute(stmt, {"update_id": i + 1, "processed_at": T0})
+            with db.fast_read() as conn:
+                rows = conn.execute(read)
+            assert rows[-1][1] == T0 and rows[-1][1].tzinfo is UTC
+            sql = stmt.compiled(db.engine.dialect, ["update_id", "processed_at"], True, db._fast_cache).sql
+            assert ("VALUES (?, ?)" in sql) is db.is_sqlite and ("%(update_id)s" in sql) is not db.is_sqlite
+        finally:
+            db.close()
