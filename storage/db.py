@@ -488,8 +488,8 @@ class Database:
     @contextmanager
     def fast_read(self) -> Iterator[FastConnection]:
         """A connection for `storage.fastsql` reads (no write lock; autocommit: each statement sees one
-        consistent snapshot, separate statements may not). The pooled connection is returned on exit. Instrumented engines: through `engine.connect()` (see
-        `fast_write`)."""
+        consistent snapshot, separate statements may not). The pooled connection is returned on exit.
+        Instrumented engines: through `engine.connect()` (see `fast_write`)."""
         if engine_is_instrumented(self.engine):
             with self.engine.connect() as conn:
                 yield FastConnection(self.engine.dialect, None, via=conn, cache=self._fast_cache)
@@ -497,10 +497,10 @@ class Database:
         fc, fairy = self._raw()
         # PostgreSQL: autocommit, so the read is one round trip (no BEGIN, no ROLLBACK at check-in); the
         # connection is checked out idle (the pool's ping / reset) and goes back in manual-commit mode.
-        autocommit = not self.is_sqlite and not fairy.dbapi_connection.autocommit
-        if autocommit:
-            fairy.dbapi_connection.autocommit = True
+        autocommit = False
         try:
+            if not self.is_sqlite and not fairy.dbapi_connection.autocommit:
+                fairy.dbapi_connection.autocommit = autocommit = True
             yield fc
         finally:
             fc.close_cursor()
