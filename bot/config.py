@@ -56,6 +56,8 @@ class Settings:
     ``api_base_url``/``api_file_url``: Bot API URLs when not Telegram's (empty = api.telegram.org).
     ``connection_pool_size``: keep-alive HTTP connections to the Bot API for sending (`bot.http`);
     requests beyond it wait for a free connection (pool timeout 30 s), they are not dropped.
+    ``db_threads``: threads that run the handlers' database work (`bot.services.Services.run`); 0 means
+    1 for SQLite (it writes one transaction at a time anyway) and 4 for PostgreSQL.
     """
 
     token: str = field(repr=False)
@@ -66,6 +68,7 @@ class Settings:
     concurrent_updates: int = 64
     rate_limit_retries: int = 2
     connection_pool_size: int = 8
+    db_threads: int = 0
     api_base_url: str = ""
     api_file_url: str = ""
 

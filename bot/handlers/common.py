@@ -46,8 +46,16 @@ def services(context: Context) -> Services:
     return context.application.bot_data["services"]  # type: ignore[no-any-return]
 
 
-async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run blocking work (database, files, Pillow) in a worker thread."""
+async def call(context: Context, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run short blocking database work (a read, one transaction: what an answer waits for) on the
+    database thread(s) of the bot's `Services` (`Services.run`). Long work goes through `call_slow`."""
+    return await services(context).run(fn, *args, **kwargs)
+
+
+async def call_slow(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run long blocking work (Pillow and media files, parsing an XLSForm, statistics, charts, deleting a
+    person's files) on a general worker thread (`asyncio.to_thread`), so that it never holds up the
+    database thread that every answer waits on (`call`)."""
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
@@ -72,9 +80,9 @@ async def person_of(update: Update, context: Context) -> Person:
     svc = services(context)
     person = svc.cached_person(user.id)  # most updates: no worker-thread hop at all
     if person is None:
-        person = await call(svc.known_person, user.id)
+        person = await call(context, svc.known_person, user.id)
     if person is None or not person.active:
-        person = await call(svc.person_for, user.id, user.first_name or "", user.language_code)
+        person = await call(context, svc.person_for, user.id, user.first_name or "", user.language_code)
     return person
 
 
@@ -86,7 +94,7 @@ def is_staff(person: Person) -> bool:
 async def open_submission(context: Context, person: Person) -> Submission | None:
     """The person's open (in progress or paused) interview, or None."""
     assert person.id is not None
-    return await call(services(context).repo.open_submission_for, person.id)
+    return await call(context, services(context).repo.open_submission_for, person.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +204,7 @@ async def show_step(context: Context, chat_id: int, sub: Submission, step: Step,
 async def show_review(context: Context, chat_id: int, sub: Submission, lang: str) -> None:
     """The review with jump buttons, and Submit when everything relevant is answered."""
     assert sub.id is not None
-    _, _, items, done = await call(services(context).review, sub.id)
+    _, _, items, done = await call(context, services(context).review, sub.id)
     await send(context, chat_id, render_review(items, sid_of(sub), lang, completed=done))
 
 

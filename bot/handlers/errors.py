@@ -25,9 +25,9 @@ async def on_error(update: object, context: Context) -> None:
         log.info("user %s blocked the bot (update %s): marking inactive", user_id,
                  upd.update_id if upd is not None else None)
         if user_id is not None:
-            person = await call(svc.repo.person_by_telegram_id, user_id)
+            person = await call(context, svc.repo.person_by_telegram_id, user_id)
             if person is not None and person.id is not None:
-                await call(svc.repo.set_person_active, person.id, False)
+                await call(context, svc.repo.set_person_active, person.id, False)
                 svc.forget_person(user_id)
         return
     log.error("update %s in chat %s failed: %s: %s", upd.update_id if upd is not None else None, chat_id,
@@ -37,7 +37,7 @@ async def on_error(update: object, context: Context) -> None:
     lang = "id"
     if user_id is not None:
         try:
-            person = await call(svc.repo.person_by_telegram_id, user_id)
+            person = await call(context, svc.repo.person_by_telegram_id, user_id)
             lang = person.language if person is not None else lang
         except Exception:  # the database may be the problem: still answer
             pass
@@ -58,13 +58,13 @@ async def _show_where_we_are(context: Context, chat_id: int, user_id: int | None
         return
     svc = services(context)
     try:
-        person = await call(svc.repo.person_by_telegram_id, user_id)
+        person = await call(context, svc.repo.person_by_telegram_id, user_id)
         if person is None or person.id is None:
             return
-        sub = await call(svc.repo.open_submission_for, person.id)
+        sub = await call(context, svc.repo.open_submission_for, person.id)
         if sub is None or sub.id is None or sub.status != "in_progress":
             return
-        sub, _, step = await call(svc.current, sub.id)
+        sub, _, step = await call(context, svc.current, sub.id)
         await show_step(context, chat_id, sub, step, lang)
     except Exception as exc:  # the database or the network may be what failed
         log.warning("could not re-show the current question in chat %s: %s: %s", chat_id, type(exc).__name__, exc)
@@ -76,10 +76,10 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
     if change is None or change.from_user is None:
         return
     svc = services(context)
-    person = await call(svc.repo.person_by_telegram_id, change.from_user.id)
+    person = await call(context, svc.repo.person_by_telegram_id, change.from_user.id)
     if person is None or person.id is None:
         return
     active = change.new_chat_member.status not in ("kicked", "left")
     if person.active != active:
-        await call(svc.repo.set_person_active, person.id, active)
+        await call(context, svc.repo.set_person_active, person.id, active)
         svc.forget_person(change.from_user.id)

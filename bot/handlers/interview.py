@@ -55,7 +55,7 @@ async def start_interview(context: Context, chat_id: int, person: Person, form_v
     """Create a submission and show its first prompt. Enumerator mode: the respondent code and a request
     for the enumerator's location (reply keyboard, stored as paradata) come first."""
     svc = services(context)
-    started = await call(svc.start, person, form_version_id, mode=mode, update_id=update_id)
+    started = await call(context, svc.start, person, form_version_id, mode=mode, update_id=update_id)
     if started is None:  # re-delivered update
         return None
     sub, form, step = started
@@ -89,7 +89,7 @@ async def cmd_new(update: Update, context: Context) -> None:
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
     lang = person.language
     svc = services(context)
-    versions = await call(svc.repo.active_form_versions)
+    versions = await call(context, svc.repo.active_form_versions)
     if not versions:
         await send_text(context, chat_id, t(lang, "no_forms"))
         return
@@ -106,14 +106,14 @@ async def cmd_mine(update: Update, context: Context) -> None:
     lang = person.language
     svc = services(context)
     assert person.id is not None
-    subs = await call(svc.repo.submissions_of, person.id)
+    subs = await call(context, svc.repo.submissions_of, person.id)
     if not subs:
         await send_text(context, chat_id, t(lang, "mine_empty"))
         return
     zone = svc.settings.zone
     lines = [t(lang, "mine_header")]
     for sub in subs[-30:]:
-        fv = await call(svc.repo.form_version, sub.form_version_id)
+        fv = await call(context, svc.repo.form_version, sub.form_version_id)
         when = sub.updated_at.astimezone(zone).strftime("%d-%m %H:%M")
         lines.append(f"• {sub.respondent_code} · {fv.form_id} · {t(lang, 'status_' + sub.status)} · {when}")
     await send_text(context, chat_id, "\n".join(lines))
@@ -124,8 +124,8 @@ async def resume(context: Context, chat_id: int, person: Person, sub: Submission
     svc = services(context)
     assert sub.id is not None
     if sub.status == "paused":
-        await call(svc.set_status, sub.id, "in_progress", update_id=update_id, person_id=person.id)
-    sub, _, step = await call(svc.current, sub.id)
+        await call(context, svc.set_status, sub.id, "in_progress", update_id=update_id, person_id=person.id)
+    sub, _, step = await call(context, svc.current, sub.id)
     await show_step(context, chat_id, sub, step, person.language)
 
 
@@ -150,7 +150,7 @@ async def cmd_pause(update: Update, context: Context) -> None:
         await send_text(context, chat_id, t(lang, "no_interview"))
         return
     assert sub.id is not None
-    await call(services(context).set_status, sub.id, "paused", update_id=update.update_id, person_id=person.id)
+    await call(context, services(context).set_status, sub.id, "paused", update_id=update.update_id, person_id=person.id)
     await send_text(context, chat_id, t(lang, "paused"), ReplyKeyboardRemove())
 
 
@@ -167,7 +167,7 @@ async def _apply_command(update: Update, context: Context, inp: Input) -> None:
         await _no_interview(context, chat_id, person)
         return
     assert sub.id is not None
-    outcome = await call(services(context).apply, sub.id, inp, update_id=update.update_id, person_id=person.id,
+    outcome = await call(context, services(context).apply, sub.id, inp, update_id=update.update_id, person_id=person.id,
                          loaded=sub)
     mark = "↩" if isinstance(inp, Back) else None
     await show_outcome(context, chat_id, outcome, person.language, mark=mark)
@@ -219,7 +219,7 @@ async def on_text(update: Update, context: Context) -> None:
             await save_text_note(context, chat_id, person, sub, text, update.update_id)
             return
     # a typed answer: find the open interview and apply it in ONE worker-thread hop
-    outcome = await call(_open_and_apply, svc, person, make, update.update_id)
+    outcome = await call(context, _open_and_apply, svc, person, make, update.update_id)
     if outcome is None:
         await _no_interview(context, chat_id, person)
         return
@@ -266,12 +266,12 @@ async def on_location(update: Update, context: Context) -> None:
             return loc
         return "not_geopoint"
 
-    outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id, loaded=sub)
+    outcome = await call(context, svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id, loaded=sub)
     if outcome.status != "wrong_kind":
         await show_outcome(context, chat_id, outcome, lang)
         return
     if sub.mode == "enumerator":
-        stored = await call(svc.record_enumerator_location, sub.id, loc.latitude, loc.longitude, loc.accuracy,
+        stored = await call(context, svc.record_enumerator_location, sub.id, loc.latitude, loc.longitude, loc.accuracy,
                             person_id=person.id, update_id=update.update_id)
         if stored:
             await send_text(context, chat_id, t(lang, "location_saved"), ReplyKeyboardRemove())
@@ -301,9 +301,9 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
             return t(lang, "stale_button")
         current = await open_submission(context, person)
         if current is not None and current.id is not None and current.status == "in_progress":
-            await call(svc.set_status, current.id, "paused", update_id=None, person_id=person.id)
+            await call(context, svc.set_status, current.id, "paused", update_id=None, person_id=person.id)
         try:
-            fv = await call(svc.repo.form_version, fv_id)
+            fv = await call(context, svc.repo.form_version, fv_id)
         except NotFound:
             return t(lang, "stale_button")
         if not fv.active:
@@ -315,7 +315,7 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     if sub_id is None:
         return t(lang, "stale_button")
     try:
-        sub = await call(svc.repo.get_submission, sub_id)
+        sub = await call(context, svc.repo.get_submission, sub_id)
     except NotFound:
         sub = None
     if sub is None or sub.person_id != person.id:
@@ -328,7 +328,7 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     if cb.op in ("t", "p"):
         return await _toggle_or_page(context, message, sub, cb, lang)
     if cb.op == "S":
-        result = await call(svc.submit, sub_id, update_id=update.update_id, person_id=person.id)
+        result = await call(context, svc.submit, sub_id, update_id=update.update_id, person_id=person.id)
         if result.status == "already":
             return t(lang, "already_submitted")
         await edit_markup(context, chat_id, message.message_id, None)
@@ -349,7 +349,7 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
         await resume(context, chat_id, person, sub, update_id=update.update_id)
         return None
     if cb.op == "j":
-        outcome = await call(svc.jump, sub_id, cb.tag, update_id=update.update_id, person_id=person.id)
+        outcome = await call(context, svc.jump, sub_id, cb.tag, update_id=update.update_id, person_id=person.id)
         if outcome is None:
             return t(lang, "stale_button")
         await show_outcome(context, chat_id, outcome, lang)
@@ -359,7 +359,7 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
         def make(prompt: Prompt | None) -> Input | None:
             return callback_input(cb, prompt) if prompt is not None else None
 
-        outcome = await call(svc.apply, sub_id, make, update_id=update.update_id, person_id=person.id, tag=cb.tag)
+        outcome = await call(context, svc.apply, sub_id, make, update_id=update.update_id, person_id=person.id, tag=cb.tag)
         if outcome.status in ("stale", "duplicate"):
             return t(lang, "already_answered")
         mark = None
@@ -378,7 +378,7 @@ async def _toggle_or_page(context: Context, message: Message, sub: Submission, c
     """Flip one ✓ or turn the page of a choice keyboard. No database write: the selection travels in the
     callback data until Done. A keyboard of another question is refused."""
     assert sub.id is not None
-    _, _, step = await call(services(context).current, sub.id)
+    _, _, step = await call(context, services(context).current, sub.id)
     if not isinstance(step, Asked) or key_tag(step.prompt.key) != cb.tag:
         return t(lang, "already_answered")
     prompt = step.prompt

@@ -23,6 +23,7 @@ from telegram.error import TelegramError
 from bot.handlers.common import (
     Context,
     call,
+    call_slow,
     open_submission,
     person_of,
     send_text,
@@ -61,7 +62,7 @@ def _declared_kind(question_type: str | None, candidate: MediaCandidate) -> str:
 
 async def _store(context: Context, candidate: MediaCandidate, data: bytes, question_type: str | None) -> StoredMedia:
     svc = services(context)
-    return await call(svc.media.put, data, declared_kind=_declared_kind(question_type, candidate),
+    return await call_slow(svc.media.put, data, declared_kind=_declared_kind(question_type, candidate),
                       declared_mime=candidate.mime_type, filename=candidate.file_name)
 
 
@@ -80,9 +81,9 @@ async def on_media(update: Update, context: Context) -> None:
         await _no_interview(context, chat_id, person)
         return
     assert sub.id is not None
-    if await call(svc.repo.was_processed, update.update_id):
+    if await call(context, svc.repo.was_processed, update.update_id):
         return  # re-delivered: the file was stored and the answer applied the first time
-    _, _, step = await call(svc.current, sub.id)
+    _, _, step = await call(context, svc.current, sub.id)
     prompt = step.prompt if isinstance(step, Asked) else None
     qtype = prompt.question.type if prompt is not None and prompt.question is not None else None
     candidate = media_candidate(message)
@@ -119,7 +120,7 @@ async def on_media(update: Update, context: Context) -> None:
             await send_text(context, chat_id, t(lang, "media_unreadable", reason=exc.message))
         return
     expected_tag = key_tag(prompt.key)
-    await call(svc.repo.add_media, stored, submission_id=sub.id, question_path=prompt.key, now=svc.now(),
+    await call(context, svc.repo.add_media, stored, submission_id=sub.id, question_path=prompt.key, now=svc.now(),
                caption=message.caption, telegram_file_unique_id=candidate.file_unique_id, person_id=person.id)
 
     def make(current: Prompt | None) -> Input | str | None:
@@ -127,7 +128,7 @@ async def on_media(update: Update, context: Context) -> None:
             return None
         return MediaRef(stored.ref, stored.engine_kind)
 
-    outcome = await call(svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id)
+    outcome = await call(context, svc.apply, sub.id, make, update_id=update.update_id, person_id=person.id)
     if outcome.status == "rejected" and prompt.question is not None:
         # e.g. a document that is not a picture at a photo question: say what is expected
         await show_outcome(context, chat_id, outcome, lang)
@@ -156,9 +157,9 @@ async def _field_note(context: Context, message: Message, person: Person, sub: S
     except MediaError as exc:
         await send_text(context, message.chat_id, t(lang, "media_unreadable", reason=exc.message))
         return
-    await call(svc.repo.add_media, stored, submission_id=sub.id, question_path=None, now=svc.now(),
+    await call(context, svc.repo.add_media, stored, submission_id=sub.id, question_path=None, now=svc.now(),
                caption=message.caption, telegram_file_unique_id=candidate.file_unique_id, person_id=person.id)
-    await call(svc.repo.mark_processed, update_id, now=svc.now())
+    await call(context, svc.repo.mark_processed, update_id, now=svc.now())
     await send_text(context, message.chat_id, t(lang, "note_saved"))
 
 

@@ -18,7 +18,7 @@ async def save_text_note(context: Context, chat_id: int, person: Person, sub: Su
     """Store a typed note on ``sub`` as a ``note`` event (once per update: a re-delivered update stores
     nothing and sends nothing) and confirm."""
     assert sub.id is not None
-    if await call(services(context).add_text_note, sub.id, text, person_id=person.id, update_id=update_id):
+    if await call(context, services(context).add_text_note, sub.id, text, person_id=person.id, update_id=update_id):
         await send_text(context, chat_id, t(person.language, "note_saved"))
 
 

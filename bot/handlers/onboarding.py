@@ -72,8 +72,8 @@ async def _offer_resume(context: Context, chat_id: int, person: Person, sub: Sub
     """FC-23: /start during an open interview offers to continue it or start over."""
     svc = services(context)
     assert sub.id is not None
-    fv = await call(svc.repo.form_version, sub.form_version_id)
-    _, _, step = await call(svc.current, sub.id)
+    fv = await call(context, svc.repo.form_version, sub.form_version_id)
+    _, _, step = await call(context, svc.current, sub.id)
     lang = person.language
     prompt = getattr(step, "prompt", None)
     marker = progress_marker(prompt.number, prompt.total) if prompt is not None else ""
@@ -91,9 +91,9 @@ async def _already_answered(context: Context, person: Person, form_id: str) -> b
     """True when this respondent already submitted a self-administered interview of ``form_id``."""
     svc = services(context)
     assert person.id is not None
-    for sub in await call(svc.repo.submissions_of, person.id):
+    for sub in await call(context, svc.repo.submissions_of, person.id):
         if sub.mode == "self" and sub.status == "submitted":
-            fv = await call(svc.repo.form_version, sub.form_version_id)
+            fv = await call(context, svc.repo.form_version, sub.form_version_id)
             if fv.form_id == form_id:
                 return True
     return False
@@ -109,18 +109,18 @@ async def cmd_start(update: Update, context: Context) -> None:
     payload = context.args[0] if context.args else ""
     if payload and PAYLOAD_RE.match(payload):
         # an invite use is counted once per update, even if Telegram delivers the /start again (FC-21)
-        if not await call(svc.repo.mark_processed, update.update_id, now=svc.now()):
+        if not await call(context, svc.repo.mark_processed, update.update_id, now=svc.now()):
             return
-        invite = await call(svc.repo.use_invite, payload, now=svc.now())
+        invite = await call(context, svc.repo.use_invite, payload, now=svc.now())
         if invite is None:
             await send_text(context, chat_id, t(person.language, "invite_invalid"))
             return
         if invite.role in ("enumerator", "researcher"):
             if not (invite.role == "enumerator" and person.role == "researcher"):
                 assert person.id is not None
-                await call(svc.repo.set_person_role, person.id, invite.role)
+                await call(context, svc.repo.set_person_role, person.id, invite.role)
                 svc.forget_person(person.telegram_id)
-            person = await call(svc.repo.person, person.id)  # type: ignore[arg-type]
+            person = await call(context, svc.repo.person, person.id)  # type: ignore[arg-type]
             await set_staff_commands(context.application, chat_id, person.language)
             await send_text(context, chat_id, t(person.language, f"welcome_{person.role}"))
             return
@@ -129,7 +129,7 @@ async def cmd_start(update: Update, context: Context) -> None:
             if existing is not None:
                 await _offer_resume(context, chat_id, person, existing)
                 return
-            fv = await call(svc.repo.active_form_version, invite.form_id)
+            fv = await call(context, svc.repo.active_form_version, invite.form_id)
             if fv is None or fv.id is None:
                 await send_text(context, chat_id, t(person.language, "invite_invalid"))
                 return
@@ -180,8 +180,8 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
                 log.warning("refused a language button for a form not offered to user %s: %r",
                             person.telegram_id, query.data)
                 return t(person.language, "stale_button")
-        await call(svc.change_language, person, lang)
-        person = await call(svc.repo.person, person.id)  # type: ignore[arg-type]
+        await call(context, svc.change_language, person, lang)
+        person = await call(context, svc.repo.person, person.id)  # type: ignore[arg-type]
         await edit_text(context, chat_id, message.message_id, t(lang, "language_set"))
         if fv_id is not None:
             existing = await open_submission(context, person)
@@ -189,11 +189,11 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
                 await _offer_resume(context, chat_id, person, existing)
                 return None
             try:
-                fv = await call(svc.repo.form_version, fv_id)
+                fv = await call(context, svc.repo.form_version, fv_id)
             except NotFound:
                 return t(lang, "stale_button")
             if not fv.active:  # superseded since the invite was used: its current version; closed: refused
-                current = await call(svc.repo.active_form_version, fv.form_id)
+                current = await call(context, svc.repo.active_form_version, fv.form_id)
                 if current is None or current.id is None:
                     return t(lang, "stale_button")
                 fv, fv_id = current, current.id
@@ -205,14 +205,14 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
             return None
         existing = await open_submission(context, person)
         if existing is not None and existing.id is not None and existing.status == "in_progress":
-            _, _, step = await call(svc.current, existing.id)
+            _, _, step = await call(context, svc.current, existing.id)
             await show_step(context, chat_id, existing, step, lang)
         return None
     sub_id = parse_sid(cb.sid)
     if sub_id is None:
         return t(person.language, "stale_button")
     try:
-        sub = await call(svc.repo.get_submission, sub_id)
+        sub = await call(context, svc.repo.get_submission, sub_id)
     except NotFound:
         return t(person.language, "stale_button")
     if sub.person_id != person.id or sub.status not in ("in_progress", "paused"):
@@ -224,10 +224,10 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
     # N: start over: the open interview is discarded (kept, with its answers, as discarded) and the
     # same form (its active version) starts again.
     assert sub.id is not None
-    if not await call(svc.set_status, sub.id, "discarded", update_id=update.update_id, person_id=person.id):
+    if not await call(context, svc.set_status, sub.id, "discarded", update_id=update.update_id, person_id=person.id):
         return None  # a double tap or a re-delivered update: the new interview was started the first time
-    fv_old = await call(svc.repo.form_version, sub.form_version_id)
-    fv = await call(svc.repo.active_form_version, fv_old.form_id)
+    fv_old = await call(context, svc.repo.form_version, sub.form_version_id)
+    fv = await call(context, svc.repo.active_form_version, fv_old.form_id)
     target = fv.id if fv is not None and fv.id is not None else sub.form_version_id
     await start_interview(context, chat_id, person, target, mode=sub.mode, update_id=None)
     return None

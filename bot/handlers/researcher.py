@@ -25,7 +25,7 @@ from telegram.constants import FileSizeLimit
 from telegram.error import TelegramError
 
 from bot.charts import bar_chart
-from bot.handlers.common import Context, call, edit_text, send_text, services
+from bot.handlers.common import Context, call, call_slow, edit_text, send_text, services
 from bot.handlers.study_common import Who, guarded, who, zbutton
 from bot.handlers.study_texts import st
 from bot.study_data import (
@@ -109,11 +109,11 @@ async def cmd_invite(update: Update, context: Context, w: Who) -> None:
         await send_text(context, _chat(update), st(w.lang, "invite_bad_option", opt=req.split(":", 1)[1]) + "\n"
                         + st(w.lang, "invite_usage"))
         return
-    if req.form_id is not None and await call(svc.repo.active_form_version, req.form_id) is None:
+    if req.form_id is not None and await call(context, svc.repo.active_form_version, req.form_id) is None:
         await send_text(context, _chat(update), st(w.lang, "invite_unknown_form", form=req.form_id))
         return
     now = svc.now()
-    inv = await call(svc.repo.create_invite, role=req.role, created_by=w.person.id if w.person else None, now=now,
+    inv = await call(context, svc.repo.create_invite, role=req.role, created_by=w.person.id if w.person else None, now=now,
                      form_id=req.form_id, expires_at=now + req.expires if req.expires else None, max_uses=req.uses)
     link = f"https://t.me/{context.bot.username}?start={inv.code}"
     await send_text(context, _chat(update), st(
@@ -135,7 +135,7 @@ def _expires_text(lang: str, expires_at, svc) -> str:  # type: ignore[no-untyped
 async def cmd_invites(update: Update, context: Context, w: Who) -> None:
     """/invites: the invites still usable, with role, form, uses and expiry."""
     svc = services(context)
-    rows = await call(invites, svc.repo, now=svc.now())
+    rows = await call(context, invites, svc.repo, now=svc.now())
     if not rows:
         await send_text(context, _chat(update), st(w.lang, "invites_empty"))
         return
@@ -155,7 +155,7 @@ async def cmd_revoke(update: Update, context: Context, w: Who) -> None:
         await send_text(context, _chat(update), st(w.lang, "revoke_usage"))
         return
     code = context.args[0].strip().upper()
-    ok = await call(revoke_invite, svc.repo, code, now=svc.now())
+    ok = await call(context, revoke_invite, svc.repo, code, now=svc.now())
     await send_text(context, _chat(update), st(w.lang, "revoked" if ok else "revoke_unknown", code=code))
 
 
@@ -172,7 +172,7 @@ def _counts_text(lang: str, counts: dict[str, int]) -> str:
 @guarded("forms")
 async def cmd_forms(update: Update, context: Context, w: Who) -> None:
     """/forms: every form with its versions (active one marked ●), open/closed, and counts by status."""
-    rows = await call(form_summaries, services(context).repo)
+    rows = await call_slow(form_summaries, services(context).repo)
     if not rows:
         await send_text(context, _chat(update), st(w.lang, "forms_empty"))
         return
@@ -191,7 +191,7 @@ async def cmd_close(update: Update, context: Context, w: Who) -> None:
         await send_text(context, _chat(update), st(w.lang, "close_usage"))
         return
     form_id = context.args[0]
-    ok = await call(close_form, services(context).repo, form_id)
+    ok = await call(context, close_form, services(context).repo, form_id)
     await send_text(context, _chat(update), st(w.lang, "closed_ok" if ok else "close_unknown", form=form_id))
 
 
@@ -202,7 +202,7 @@ async def cmd_reopen(update: Update, context: Context, w: Who) -> None:
         await send_text(context, _chat(update), st(w.lang, "reopen_usage"))
         return
     form_id = context.args[0]
-    fv = await call(reopen_form, services(context).repo, form_id)
+    fv = await call(context, reopen_form, services(context).repo, form_id)
     if fv is None:
         await send_text(context, _chat(update), st(w.lang, "unknown_form", form=form_id))
         return
@@ -337,7 +337,7 @@ async def on_document(update: Update, context: Context) -> None:
 
         sub = await open_submission(context, w.person)
         if sub is not None and sub.id is not None and sub.status == "in_progress":
-            _, _, step = await call(svc.current, sub.id)
+            _, _, step = await call(context, svc.current, sub.id)
             if isinstance(step, (Asked, Rejected)) and step.prompt.question is not None \
                     and step.prompt.question.is_media:
                 await media.on_media(update, context)
@@ -351,7 +351,7 @@ async def on_document(update: Update, context: Context) -> None:
         return
     f = await doc.get_file()
     data = bytes(await f.download_as_bytearray())
-    result = await call(check_upload, svc, data, name, w.lang)
+    result = await call(context, check_upload, svc, data, name, w.lang)
     if result.problems:
         n = len(result.problems)
         await send_text(context, chat_id, st(w.lang, "publish_problems", file=name, n=n) + "\n"
@@ -397,7 +397,7 @@ async def on_publish_callback(update: Update, context: Context, w: Who, token: s
             path.with_suffix(".name").unlink(missing_ok=True)
         await edit_text(context, msg.chat_id, msg.message_id, (msg.text or "") + "\n" + st(w.lang, "publish_cancelled"))
         return None
-    fv = await call(publish_pending, svc, token, w.person.id if w.person else None)
+    fv = await call_slow(publish_pending, svc, token, w.person.id if w.person else None)
     if fv is None:
         await edit_text(context, msg.chat_id, msg.message_id, (msg.text or "") + "\n" + st(w.lang, "publish_expired"))
         return None
@@ -446,11 +446,11 @@ async def send_stats(context: Context, chat_id: int, lang: str, form_ids: list[s
     svc = services(context)
     from bot.study_data import check_pending
 
-    await call(check_pending, svc.repo, now=svc.now(), zone=svc.settings.zone)
+    await call_slow(check_pending, svc.repo, now=svc.now(), zone=svc.settings.zone)
     for form_id in form_ids:
-        s = await call(stats_for, svc.repo, form_id, now=svc.now(), zone=svc.settings.zone)
+        s = await call_slow(stats_for, svc.repo, form_id, now=svc.now(), zone=svc.settings.zone)
         await send_text(context, chat_id, stats_text(lang, s))
-        png = await call(stats_chart, lang, s)
+        png = await call_slow(stats_chart, lang, s)
         await context.bot.send_photo(chat_id, png, filename=f"{form_id}_stats.png")
 
 
@@ -459,7 +459,7 @@ async def cmd_stats(update: Update, context: Context, w: Who) -> None:
     """/stats [FORM]: counts by status (today and total), per enumerator, per regency (or the form's first
     select question), median duration, flagged count; a message and a PNG chart per form."""
     svc = services(context)
-    known = [f.form_id for f in await call(form_summaries, svc.repo)]
+    known = [f.form_id for f in await call_slow(form_summaries, svc.repo)]
     if context.args:
         form_id = context.args[0]
         if form_id not in known:
@@ -490,7 +490,7 @@ async def cmd_export(update: Update, context: Context, w: Who) -> None:
         return
     form_id = args[0]
     media = any(a.lower() in ("media", "zip", "--media") for a in args[1:])
-    if not await call(svc.repo.form_versions, form_id):
+    if not await call(context, svc.repo.form_versions, form_id):
         await send_text(context, chat_id, st(w.lang, "unknown_form", form=form_id))
         return
     status = await context.bot.send_message(chat_id, st(w.lang, "export_progress", form=form_id, done=0, total="?"))

@@ -14,7 +14,7 @@ import re
 
 from telegram import InlineKeyboardMarkup, Message, Update
 
-from bot.handlers.common import Context, call, edit_markup, send_text, services
+from bot.handlers.common import Context, call, call_slow, edit_markup, send_text, services
 from bot.handlers.study_common import Who, who, zbutton
 from bot.handlers.study_texts import st
 from bot.render import from_b36, to_b36
@@ -77,15 +77,15 @@ def review_keyboard(sub_id: int, lang: str) -> InlineKeyboardMarkup:
 async def show_next(context: Context, chat_id: int, w: Who, *, after: int = 0) -> None:
     """Send the card of the oldest flagged, unreviewed submission with an id above ``after``."""
     svc = services(context)
-    await call(check_pending, svc.repo, now=svc.now(), zone=svc.settings.zone)
-    queue = await call(flagged_for_review, svc.repo, limit=500)
+    await call_slow(check_pending, svc.repo, now=svc.now(), zone=svc.settings.zone)
+    queue = await call(context, flagged_for_review, svc.repo, limit=500)
     queue = [(s, f) for s, f in queue if (s.id or 0) > after] or ([] if after == 0 else queue)
     if not queue:
         await send_text(context, chat_id, st(w.lang, "review_empty"))
         return
     sub, flags = queue[0]
     assert sub.id is not None
-    text = await call(card_text, svc, sub, flags, w.lang)
+    text = await call(context, card_text, svc, sub, flags, w.lang)
     await send_text(context, chat_id, text, review_keyboard(sub.id, w.lang))
 
 
@@ -106,7 +106,7 @@ async def on_review_callback(update: Update, context: Context, w: Who, op: str, 
         return None
     decision = DECISIONS.get(arg)
     try:
-        sub = await call(svc.repo.get_submission, sub_id)
+        sub = await call(context, svc.repo.get_submission, sub_id)
     except NotFound:
         sub = None
     if decision is None or sub is None or sub.status != "submitted":
@@ -115,7 +115,7 @@ async def on_review_callback(update: Update, context: Context, w: Who, op: str, 
         from bot.i18n import t
 
         return t(w.lang, "stale_button")
-    await call(svc.repo.set_review, sub_id, decision, reviewer_id=w.person.id if w.person else None,
+    await call(context, svc.repo.set_review, sub_id, decision, reviewer_id=w.person.id if w.person else None,
                now=svc.now(), note=sub.review_note)
     await edit_markup(context, msg.chat_id, msg.message_id, None)
     await send_text(context, msg.chat_id, st(w.lang, "review_done", code=sub.respondent_code,
@@ -151,17 +151,17 @@ def _by_code(svc, code: str) -> Submission | None:  # type: ignore[no-untyped-de
 async def save_note(context: Context, chat_id: int, w: Who, code: str, note: str) -> None:
     """Store ``note`` as the review note of the submission with respondent code ``code`` (status kept)."""
     svc = services(context)
-    sub = await call(_by_code, svc, code)
+    sub = await call(context, _by_code, svc, code)
     if sub is None or sub.id is None:
         from bot.i18n import t
 
         await send_text(context, chat_id, t(w.lang, "stale_button"))
         return
-    await call(svc.repo.set_review, sub.id, sub.review_status, reviewer_id=w.person.id if w.person else None,
+    await call(context, svc.repo.set_review, sub.id, sub.review_status, reviewer_id=w.person.id if w.person else None,
                now=svc.now(), note=note.strip()[:2000])
     await send_text(context, chat_id, st(w.lang, "review_note_saved", code=code))
 
 
 async def flags_line(context: Context, sub_id: int) -> tuple[str, ...]:
     """The stored flags of one submission (empty when none or not checked)."""
-    return (await call(flags_of, services(context).repo, [sub_id])).get(sub_id, ())
+    return (await call(context, flags_of, services(context).repo, [sub_id])).get(sub_id, ())

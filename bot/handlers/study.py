@@ -53,7 +53,7 @@ async def cmd_stop(update: Update, context: Context, w: Who) -> None:
     """/stop: no more reminders to continue a survey (the answers stay; /resume still works)."""
     svc = services(context)
     if w.person is not None and w.person.id is not None:
-        await call(stop_reminders, svc.repo, w.person.id, now=svc.now())
+        await call(context, stop_reminders, svc.repo, w.person.id, now=svc.now())
     await send_text(context, update.effective_chat.id, st(w.lang, "stopped"))  # type: ignore[union-attr]
 
 
@@ -96,7 +96,7 @@ async def forged_or_closed(update: Update, context: Context, w: Who) -> str | No
     svc = services(context)
     if cb.op in OWNED_OPS and cb.sid:
         try:
-            sub = await call(svc.repo.get_submission, from_b36(cb.sid))
+            sub = await call(context, svc.repo.get_submission, from_b36(cb.sid))
         except (ValueError, NotFound):
             sub = None
         owner = w.person.id if w.person is not None else None
@@ -117,7 +117,7 @@ async def forged_or_closed(update: Update, context: Context, w: Who) -> str | No
             fv_id = from_b36(fv_b36)
         except ValueError:
             return t(w.lang, "stale_button")
-        if not await call(version_is_active, svc.repo, fv_id):
+        if not await call(context, version_is_active, svc.repo, fv_id):
             return st(w.lang, "form_closed")
     return None
 
@@ -194,7 +194,7 @@ async def set_researcher_menus(context: Context) -> None:
     from bot.study_data import researchers
 
     svc = services(context)
-    for person in await call(researchers, svc.repo):
+    for person in await call(context, researchers, svc.repo):
         lang = person.language
         cmds = [BotCommand(n, t(lang, f"cmd_{n}")) for n in STAFF_COMMANDS]
         cmds += [BotCommand(n, st(lang, f"cmd_{n}")) for n in RESEARCHER_MENU if n not in STAFF_COMMANDS]

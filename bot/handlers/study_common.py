@@ -39,7 +39,7 @@ async def who(update: Update, context: Context) -> Who:
     """Look up the update's user without creating a Person (a stranger stays a stranger)."""
     user = update.effective_user
     assert user is not None
-    person = await call(services(context).known_person, user.id)
+    person = await call(context, services(context).known_person, user.id)
     if person is None:
         return Who("stranger", None, ui_language(user.language_code))
     return Who(actor_of(person.role), person, person.language)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Message, Update
 
-from bot.handlers.common import Context, call, edit_text, person_of, send_text, services
+from bot.handlers.common import Context, call, call_slow, edit_text, person_of, send_text, services
 from bot.i18n import t
 from bot.render import Callback, button
 
@@ -31,9 +31,9 @@ async def on_callback(update: Update, context: Context, cb: Callback) -> str | N
         return None
     svc = services(context)
     assert person.id is not None
-    if not await call(svc.repo.mark_processed, update.update_id, now=svc.now()):
+    if not await call(context, svc.repo.mark_processed, update.update_id, now=svc.now()):
         return None  # re-delivered: the deletion happened the first time
-    report = await call(svc.repo.delete_person_data, person.id, now=svc.now())
+    report = await call_slow(svc.repo.delete_person_data, person.id, now=svc.now())
     svc.forget_person(person.telegram_id)
     await edit_text(context, chat_id, query.message.message_id, t(lang, "deleted", n=report.submissions))
     return None

@@ -1,0 +1,96 @@
+"""`Services.run` (the database thread(s) handlers wait on) and `call_slow` (everything long)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.handlers.common import call_slow
+from bot.services import Services
+
+
+def _services(tmp_path: Path, **kw: object) -> Services:
+    return Services.open(Settings(token="1:x", data_dir=tmp_path, **kw), publish_shipped=False)  # type: ignore[arg-type]
+
+
+async def test_sqlite_work_runs_on_one_database_thread_in_order(tmp_path: Path) -> None:
+    svc = _services(tmp_path)
+    try:
+        assert svc.db_threads == 1
+        seen: list[tuple[int, str]] = []
+
+        def work(i: int) -> int:
+            seen.append((i, threading.current_thread().name))
+            return i * 2
+
+        results = await asyncio.gather(*(svc.run(work, i) for i in range(20)))
+        assert results == [i * 2 for i in range(20)]
+        assert [i for i, _ in seen] == list(range(20))  # one thread: submitted order
+        names = {name for _, name in seen}
+        assert len(names) == 1 and next(iter(names)).startswith("suara-db")
+        assert threading.current_thread().name not in names
+        # real database work goes through it too
+        person = await svc.run(svc.person_for, 4242, "Ani", "id")
+        assert (await svc.run(svc.repo.person_by_telegram_id, 4242)).id == person.id  # type: ignore[union-attr]
+    finally:
+        svc.close()
+
+
+async def test_errors_propagate_and_closed_services_refuse_work(tmp_path: Path) -> None:
+    svc = _services(tmp_path, db_threads=3)
+    assert svc.db_threads == 3
+
+    def boom() -> None:
+        raise KeyError("nope")
+
+    with pytest.raises(KeyError, match="nope"):
+        await svc.run(boom)
+    assert await svc.run(lambda: "still working") == "still working"
+    svc.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await svc.run(lambda: None)
+
+
+async def test_close_waits_for_database_work_in_flight(tmp_path: Path) -> None:
+    svc = _services(tmp_path)
+    started, release = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def slow_write() -> None:
+        started.set()
+        release.wait(10)
+        svc.person_for(777, "Budi", "id")
+        done.append("written")
+
+    task = asyncio.ensure_future(svc.run(slow_write))
+    assert await asyncio.to_thread(started.wait, 10)
+    closing = asyncio.ensure_future(asyncio.to_thread(svc.close))
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # close is waiting for the write, not cutting it off
+    release.set()
+    await closing
+    await task
+    assert done == ["written"]
+    again = _services(tmp_path)
+    try:
+        assert again.repo.person_by_telegram_id(777) is not None
+    finally:
+        again.close()
+
+
+async def test_long_work_in_call_slow_does_not_hold_up_database_work(tmp_path: Path) -> None:
+    svc = _services(tmp_path)
+    try:
+        release = threading.Event()
+        slow = asyncio.ensure_future(call_slow(release.wait, 30))
+        # the database thread is free although the slow work is still running
+        person = await asyncio.wait_for(svc.run(svc.person_for, 99, "Citra", "en"), timeout=10)
+        assert person.telegram_id == 99 and not slow.done()
+        release.set()
+        assert await slow is True
+    finally:
+        svc.close()
