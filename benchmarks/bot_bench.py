@@ -175,7 +175,7 @@ def proc_cpu(pid: int) -> float:
 
 
 async def run_once(database_url: str, label: str, n_users: int, n_answers: int, transport: str = "aiohttp",
-                   rate: float = 0.0, workers: int = 1) -> None:
+                   rate: float = 0.0, workers: int = 1, db_threads: int = 0) -> None:
     """One measured run: bot in this process, emulator + users in a child process (see `users_side`)."""
     import multiprocessing as mp
 
@@ -189,7 +189,7 @@ async def run_once(database_url: str, label: str, n_users: int, n_answers: int, 
     token, base_url, base_file_url = await loop.run_in_executor(None, parent_conn.recv)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(token=token, data_dir=Path(tmp), database_url=database_url,
-                            concurrent_updates=max(64, n_users))
+                            concurrent_updates=max(64, n_users), db_threads=db_threads)
         svc = await asyncio.to_thread(Services.open, settings, publish_shipped=False)
         try:
             xlsx = bench_form(n_answers)
@@ -308,23 +308,34 @@ def main() -> int:
     parser.add_argument("--closed-users", type=int, default=30, help="people in the closed loop (0: skip it)")
     parser.add_argument("--answers", type=int, default=15, help="answers per user")
     parser.add_argument("--postgres", choices=("auto", "yes", "no"), default="auto")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="bot worker processes behind one poller (suara run --workers; 1: one process)")
+    parser.add_argument("--workers", default="1,2",
+                        help="comma-separated: bot worker processes behind one poller (suara run --workers; "
+                             "1: one process); each count is one set of runs")
+    parser.add_argument("--db-threads", type=int, default=0,
+                        help="database threads per bot process (SUARA_DB_THREADS; 0: 1 on SQLite, 4 on PostgreSQL)")
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp",
                         help="HTTP client for Bot API calls (aiohttp is Suara's; httpx is PTB's default)")
     args = parser.parse_args()
     print(f"bot_bench: {args.answers} answers per user, real HTTP to the emulator on 127.0.0.1, "
           f"transport {args.transport}")
-    runs = ([(args.users, args.rate)] if args.rate > 0 else []) + \
-        ([(args.closed_users, 0.0)] if args.closed_users > 0 else [])
-    for users, rate in runs:
-        asyncio.run(run_once("", "sqlite", users, args.answers, args.transport, rate, args.workers))
+    try:
+        worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    except ValueError:
+        parser.error(f"--workers: whole numbers separated by commas, got {args.workers!r}")
+    if not worker_counts or any(w < 1 for w in worker_counts):
+        parser.error("--workers: each count must be at least 1")
+    runs = [(w, users, rate) for w in worker_counts
+            for users, rate in ([(args.users, args.rate)] if args.rate > 0 else [])
+            + ([(args.closed_users, 0.0)] if args.closed_users > 0 else [])]
+    for workers, users, rate in runs:
+        asyncio.run(run_once("", "sqlite", users, args.answers, args.transport, rate, workers, args.db_threads))
     storage_ceiling("", "sqlite", args.answers)
     if args.postgres == "yes" or (args.postgres == "auto" and pg_available()):
-        for users, rate in runs:
+        for workers, users, rate in runs:
             url, schema = pg_schema_url()
             try:
-                asyncio.run(run_once(url, "postgresql", users, args.answers, args.transport, rate, args.workers))
+                asyncio.run(run_once(url, "postgresql", users, args.answers, args.transport, rate, workers,
+                                     args.db_threads))
             finally:
                 pg_drop(schema)
         url, schema = pg_schema_url()

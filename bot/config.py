@@ -147,7 +147,7 @@ def load_settings(
     """Build `Settings` from arguments, then ``env`` (default ``os.environ``), then ``.env``, then defaults.
 
     Raises `ConfigError` (one line) for a missing/malformed token (when ``require_token``), a bad
-    admin id list or an unknown time zone.
+    admin id list, an unknown time zone, a bad Bot API URL or ``SUARA_DB_THREADS``.
     """
     merged: dict[str, str] = {}
     if dotenv_path is not None:
@@ -167,7 +167,20 @@ def load_settings(
         tz=check_tz(merged.get("SUARA_TZ") or DEFAULT_TZ),
         api_base_url=check_api_url("SUARA_BOT_API_URL", merged.get("SUARA_BOT_API_URL", "")),
         api_file_url=check_api_url("SUARA_BOT_FILE_URL", merged.get("SUARA_BOT_FILE_URL", "")),
+        db_threads=check_db_threads(merged.get("SUARA_DB_THREADS", "")),
     )
+
+
+def check_db_threads(raw: str) -> int:
+    """``SUARA_DB_THREADS`` as a whole number 1..64 (``Settings.db_threads``); empty means 0 (automatic).
+    Raises ConfigError otherwise."""
+    raw = raw.strip()
+    if not raw:
+        return 0
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ConfigError(f"SUARA_DB_THREADS must be a whole number from 1 to 64 (or empty: 1 for SQLite, "
+                          f"4 for PostgreSQL), got {raw!r}.")
+    return int(raw)
 
 
 def check_api_url(name: str, value: str) -> str:

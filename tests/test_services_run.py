@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.handlers.common import call_slow
 from bot.services import Services
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
 
 def _services(tmp_path: Path, **kw: object) -> Services:
@@ -94,3 +96,16 @@ async def test_long_work_in_call_slow_does_not_hold_up_database_work(tmp_path: P
         assert await slow is True
     finally:
         svc.close()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", 0), ("3", 3), (" 1 ", 1), ("64", 64)])
+def test_db_threads_setting_is_read_from_the_environment(raw: str, expected: int) -> None:
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SUARA_DB_THREADS": raw}, dotenv_path=None)
+    assert settings.db_threads == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "65", "-2", "two", "1.5"])
+def test_a_bad_db_threads_setting_is_one_clear_line(raw: str) -> None:
+    with pytest.raises(ConfigError, match="SUARA_DB_THREADS must be a whole number from 1 to 64") as err:
+        load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SUARA_DB_THREADS": raw}, dotenv_path=None)
+    assert "\n" not in str(err.value) and TOKEN not in str(err.value)
