@@ -171,13 +171,23 @@ async def set_staff_commands(app: Application, chat_id: int, lang: str) -> None:
 
 
 async def on_startup(app: Application) -> None:
-    """Start-up work: the commands menu (needs the network), then `freeze_startup_objects`. Runs as ``post_init`` under
+    """Start-up work: the commands menu (needs the network), `warm_forms`, then `freeze_startup_objects`. Runs as ``post_init`` under
     ``run_polling``/``run_webhook`` and explicitly in `running` (post_init does not run there)."""
     try:
         await set_commands(app)
     except TelegramError as exc:  # the menu is a convenience: never stop the bot for it
         log.warning("could not set the commands menu: %s", exc)
+    await warm_forms(app)
     freeze_startup_objects()
+
+
+async def warm_forms(app: Application) -> int:
+    """Parse every active form version now, on a general worker thread (`Services.warm_forms`), so the
+    first answer after a start does not parse a workbook on the database thread that every answer waits on
+    (25 ms for the shipped forms, over a second for a large XLSForm). Returns how many are ready; a
+    stored workbook that no longer parses is logged and skipped (its answers then report the error)."""
+    svc: Services = app.bot_data["services"]
+    return await asyncio.to_thread(svc.warm_forms)
 
 
 def freeze_startup_objects() -> int:
@@ -199,7 +209,7 @@ async def running(app: Application, *, poll_interval: float = 0.0, timeout: int 
                   start_updates: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[Application]:
     """Run ``app`` for the duration of an ``async with`` block, with long polling when it has an Updater.
 
-    Initialises the app, runs `on_startup` (``set_menu=False``: only `freeze_startup_objects`, for the
+    Initialises the app, runs `on_startup` (``set_menu=False``: only `warm_forms` and `freeze_startup_objects`, for the
     workers of `bot.workers` but the first), starts the updates — ``start_updates()`` if given (webhook
     mode, `bot.webhook.running_webhook`), else long polling (``getUpdates`` with ``timeout`` seconds); an
     app built with ``updater=False`` is fed by its caller instead — and on exit stops the updater, the app
@@ -211,6 +221,7 @@ async def running(app: Application, *, poll_interval: float = 0.0, timeout: int 
         if set_menu:
             await on_startup(app)
         else:
+            await warm_forms(app)
             freeze_startup_objects()
         if start_updates is not None:
             await start_updates()

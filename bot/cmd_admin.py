@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands add / invite / publish."""
     parser.add_argument("--data-dir", help="data directory (default: $SUARA_DATA_DIR or ./data)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
-    parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
+    parser.add_argument("--env-file", default=None, help="a .env file to read (must exist; default: ./.env if present; \"\": none)")
     sub = parser.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="give a Telegram user a role")
     add.add_argument("telegram_id", help="the person's numeric Telegram user id (1 to 2^52-1)")
@@ -54,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _services(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot.config import load_settings
+    from bot.config import dotenv_file, load_settings
     from bot.services import Services
 
-    settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None, data_dir=args.data_dir,
+    settings = load_settings(dotenv_path=dotenv_file(args.env_file), data_dir=args.data_dir,
                              database_url=args.database_url, require_token=False)
     return Services.open(settings)
 

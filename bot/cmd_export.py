@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--questions", help="comma-separated question names/paths to export (default: all)")
     parser.add_argument("--data-dir", help="data directory (default: $SUARA_DATA_DIR or ./data)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
-    parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
+    parser.add_argument("--env-file", default=None, help="a .env file to read (must exist; default: ./.env if present; \"\": none)")
 
 
 def parse_since(text: str | None) -> date | datetime | None:
@@ -104,10 +104,10 @@ def summary_line(result, *, media: bool) -> str:  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     """Write the export; 0 on success, 1 on bad input (message on stderr), 2 on bad settings."""
-    from bot.config import ConfigError, load_settings
+    from bot.config import ConfigError, dotenv_file, load_settings
 
     try:
-        settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None,
+        settings = load_settings(dotenv_path=dotenv_file(args.env_file),
                                  data_dir=args.data_dir, database_url=args.database_url, require_token=False)
     except ConfigError as exc:
         print(f"suara export: {exc}", file=sys.stderr)

@@ -17,7 +17,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
 HELP = "Run the Telegram bot (long polling; --webhook URL --listen HOST:PORT behind a reverse proxy)."
 
@@ -26,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``suara run``."""
     parser.add_argument("--data-dir", help="data directory (default: $SUARA_DATA_DIR or ./data)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
-    parser.add_argument("--env-file", default=".env", help="a .env file to read (default: ./.env if present)")
+    parser.add_argument("--env-file", default=None, help="a .env file to read (must exist; default: ./.env if present; \"\": none)")
     parser.add_argument("--webhook", metavar="URL", help="public HTTPS base URL Telegram should call (webhook mode)")
     parser.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:8443",
                         help="where the webhook server listens (default 127.0.0.1:8443)")
@@ -137,10 +136,10 @@ def preflight(token: str, base_url: str, *, timeout_s: float = 10.0) -> Exceptio
 
 def run(args: argparse.Namespace) -> int:
     """Start the bot; returns the exit code (2 for configuration errors)."""
-    from bot.config import ConfigError, install_token_filter, load_settings
+    from bot.config import ConfigError, dotenv_file, install_token_filter, load_settings
 
     try:
-        settings = load_settings(dotenv_path=Path(args.env_file) if args.env_file else None,
+        settings = load_settings(dotenv_path=dotenv_file(args.env_file),
                                  data_dir=args.data_dir, database_url=args.database_url)
         listen = parse_listen(args.listen) if args.webhook else None
         target: tuple[str, str, str] | None = None

@@ -135,6 +135,20 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def dotenv_file(arg: str | None) -> Path | None:
+    """The ``.env`` file a command reads: ``arg`` (its ``--env-file``) must be an existing file, else
+    ConfigError — settings silently taken from elsewhere would put invites or answers in the wrong
+    database; None means ``./.env``, read only when present; ``""`` means no file at all."""
+    if arg is None:
+        return Path(".env")
+    if arg == "":
+        return None
+    path = Path(arg)
+    if not path.is_file():
+        raise ConfigError(f"--env-file {arg}: no such file (leave the option out to read ./.env when present).")
+    return path
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     *,
@@ -172,13 +186,14 @@ def load_settings(
 
 
 def check_db_threads(raw: str) -> int:
-    """``SUARA_DB_THREADS`` as a whole number 1..64 (``Settings.db_threads``); empty means 0 (automatic).
-    Raises ConfigError otherwise."""
+    """``SUARA_DB_THREADS`` as a whole number 1..8 (``Settings.db_threads``); empty means 0 (automatic).
+    At most 8: each thread holds a pooled database connection while it works, and the pool (5 + 10
+    overflow, `storage.db`) is shared with slow work and the scheduler. Raises ConfigError otherwise."""
     raw = raw.strip()
     if not raw:
         return 0
-    if not raw.isdigit() or not 1 <= int(raw) <= 64:
-        raise ConfigError(f"SUARA_DB_THREADS must be a whole number from 1 to 64 (or empty: 1 for SQLite, "
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 8:
+        raise ConfigError(f"SUARA_DB_THREADS must be a whole number from 1 to 8 (or empty: 1 for SQLite, "
                           f"4 for PostgreSQL), got {raw!r}.")
     return int(raw)
 

@@ -186,6 +186,22 @@ class Services:
         """Now in the study's zone (``SUARA_TZ``): what the engine sees for today()/now()."""
         return self.now().astimezone(self.settings.zone)
 
+    def warm_forms(self) -> int:
+        """Parse (into the repository's cache) every active form version; returns how many are ready. A
+        stored workbook that no longer parses is logged and skipped. Blocking: call it off the event loop
+        and off the database thread (`bot.app.warm_forms`)."""
+        from questionnaires.errors import FormError
+
+        ready = 0
+        for fv in self.repo.active_form_versions():
+            assert fv.id is not None
+            try:
+                self.repo.load_form(fv.id)
+                ready += 1
+            except FormError as exc:
+                log.warning("form %s version %s no longer parses: %s", fv.form_id, fv.version, exc)
+        return ready
+
     def publish_shipped_forms(self) -> list[str]:
         """Publish the shipped forms whose form_id has no stored version yet; returns the ids published."""
         from questionnaires.xlsform import load_xlsform

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, dotenv_file, load_settings
 from bot.handlers.common import call_slow
 from bot.services import Services
 
@@ -98,14 +98,50 @@ async def test_long_work_in_call_slow_does_not_hold_up_database_work(tmp_path: P
         svc.close()
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("", 0), ("3", 3), (" 1 ", 1), ("64", 64)])
+@pytest.mark.parametrize(("raw", "expected"), [("", 0), ("3", 3), (" 1 ", 1), ("8", 8)])
 def test_db_threads_setting_is_read_from_the_environment(raw: str, expected: int) -> None:
     settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SUARA_DB_THREADS": raw}, dotenv_path=None)
     assert settings.db_threads == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "65", "-2", "two", "1.5"])
+@pytest.mark.parametrize("raw", ["0", "9", "65", "-2", "two", "1.5", "²", "１"])
 def test_a_bad_db_threads_setting_is_one_clear_line(raw: str) -> None:
-    with pytest.raises(ConfigError, match="SUARA_DB_THREADS must be a whole number from 1 to 64") as err:
+    with pytest.raises(ConfigError, match="SUARA_DB_THREADS must be a whole number from 1 to 8") as err:
         load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SUARA_DB_THREADS": raw}, dotenv_path=None)
     assert "\n" not in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_an_explicit_env_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        dotenv_file(str(tmp_path / "typo.env"))
+    real = tmp_path / "suara.env"
+    real.write_text("SUARA_TZ=Asia/Makassar\n")
+    assert dotenv_file(str(real)) == real
+    assert dotenv_file(None) == Path(".env")  # the default is read only when present
+    assert dotenv_file("") is None  # none at all
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN}, dotenv_path=dotenv_file(str(real)))
+    assert settings.tz == "Asia/Makassar"
+
+
+def test_warm_forms_parses_every_active_version_and_skips_a_broken_one(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy import text
+
+    svc = Services.open(Settings(token="1:x", data_dir=tmp_path))  # publishes the shipped study forms
+    try:
+        active = svc.repo.active_form_versions()
+        assert len(active) >= 2
+        broken = active[0]
+        with svc.db.write() as s:
+            s.exec(text("UPDATE form_version SET xlsx = :x WHERE id = :i").bindparams(x=b"PK\x03\x04 not a workbook",
+                                                                                       i=broken.id))
+    finally:
+        svc.close()
+    fresh = Services.open(Settings(token="1:x", data_dir=tmp_path))  # an empty form cache, as after a restart
+    try:
+        assert fresh.warm_forms() == len(active) - 1
+        assert broken.form_id in caplog.text and "no longer parses" in caplog.text
+        for fv in active[1:]:
+            assert fresh.repo.load_form(fv.id).form_id == fv.form_id  # type: ignore[arg-type]
+    finally:
+        fresh.close()

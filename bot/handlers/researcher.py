@@ -351,7 +351,7 @@ async def on_document(update: Update, context: Context) -> None:
         return
     f = await doc.get_file()
     data = bytes(await f.download_as_bytearray())
-    result = await call(context, check_upload, svc, data, name, w.lang)
+    result = await call_slow(check_upload, svc, data, name, w.lang)  # parses the workbook: long
     if result.problems:
         n = len(result.problems)
         await send_text(context, chat_id, st(w.lang, "publish_problems", file=name, n=n) + "\n"
