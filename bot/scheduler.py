@@ -344,9 +344,9 @@ async def _send(app: Application, chat_id: int, text: str) -> bool:
             await app.bot.send_message(chat_id, chunk)
         return True
     except Forbidden:
-        person = await asyncio.to_thread(svc.repo.person_by_telegram_id, chat_id)
+        person = await svc.run(svc.repo.person_by_telegram_id, chat_id)
         if person is not None and person.id is not None:
-            await asyncio.to_thread(svc.repo.set_person_active, person.id, False)
+            await svc.run(svc.repo.set_person_active, person.id, False)
             svc.forget_person(chat_id)
         return False
     except TelegramError as exc:
@@ -362,12 +362,14 @@ async def tick(app: Application) -> TickReport:
 
 
 async def _tick(app: Application) -> TickReport:
+    # Short reads and one-row claims go to the database thread(s) (`Services.run`); sweeps over many rows,
+    # backups and exports to general worker threads, so they never hold up the answers waiting there.
     svc: Services = app.bot_data["services"]
     cfg: StudyConfig = app.bot_data["study_config"]
     zone = svc.settings.zone
     checked = await asyncio.to_thread(check_pending, svc.repo, now=svc.now(), zone=zone, rules=cfg.rules)
     sent = 0
-    for r in await asyncio.to_thread(claim_due_reminders, svc, cfg):
+    for r in await svc.run(claim_due_reminders, svc, cfg):
         text = st(r.lang, "reminder", title=r.title, n=max(r.number - 1, 0), total=r.total or "?")
         if await _send(app, r.chat_id, text):
             sent += 1
@@ -385,7 +387,7 @@ async def _tick(app: Application) -> TickReport:
     for name, hour, window, fn in jobs:
         if not in_daily_window(hour, local, window):
             continue
-        if not await asyncio.to_thread(claim_daily, svc, cfg, name, day):
+        if not await svc.run(claim_daily, svc, cfg, name, day):
             continue  # done today, or another worker has it
         ok = False
         try:
@@ -394,7 +396,7 @@ async def _tick(app: Application) -> TickReport:
         except Exception:  # one failing job must not stop the others (logged with traceback)
             log.exception("daily job %s failed", name)
         try:
-            await asyncio.to_thread(svc.repo.finish_daily_job, name, day, now=svc.now(), ok=ok)
+            await svc.run(svc.repo.finish_daily_job, name, day, now=svc.now(), ok=ok)
         except Exception:  # unrecorded: claimed again after daily_retry_after (at least once, by choice)
             log.exception("could not record the end of daily job %s", name)
         daily.append(name)
@@ -404,7 +406,7 @@ async def _tick(app: Application) -> TickReport:
 async def _morning(app: Application, svc: Services, cfg: StudyConfig) -> None:
     groups = await asyncio.to_thread(paused_by_enumerator, svc.repo)
     for person_id, subs in groups.items():
-        person = await asyncio.to_thread(svc.repo.person, person_id)
+        person = await svc.run(svc.repo.person, person_id)
         if not person.active or person.role not in ("enumerator", "researcher"):
             continue
         zone = svc.settings.zone
