@@ -118,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"suara export: {exc}", file=sys.stderr)
         return 1
     statuses = None if args.status.strip() == "all" else [s.strip() for s in args.status.split(",") if s.strip()]
+    from storage.models import STATUSES
+
+    unknown = [s for s in statuses or () if s not in STATUSES]
+    if unknown or statuses == []:
+        print(f"suara export: --status {', '.join(unknown) or repr(args.status)}: use {', '.join(STATUSES)} "
+              f"(comma-separated) or all", file=sys.stderr)
+        return 1
     questions = tuple(q.strip() for q in args.questions.split(",") if q.strip()) if args.questions else None
 
     from zoneinfo import ZoneInfo
@@ -161,6 +168,13 @@ def run(args: argparse.Namespace) -> int:
         except UnknownForm as exc:
             print(f"suara export: {exc}", file=sys.stderr)
             return 1
+        if questions:
+            known = {key for f in src.forms for q in f.questions() for key in (q.name, q.path)}
+            missing = [q for q in questions if q not in known]
+            if missing:
+                print(f"suara export: --questions: {', '.join(missing)} is not a question of {args.form_id} "
+                      f"(names or paths from its survey sheet, any version)", file=sys.stderr)
+                return 1
         try:
             options = ExportOptions(lang=args.lang, since=since, statuses=frozenset(statuses) if statuses else None,
                                     media=args.media, headers=args.headers, questions=questions,

@@ -73,6 +73,9 @@ def test_suara_export_xlsx_only_all_statuses_labels(filled, tmp_path, capsys):
     (["nope"], "no form 'nope'"),
     (["jambi_voter_survey", "--lang", "xx"], "language 'xx'"),
     (["jambi_voter_survey", "--since", "14/02/2024"], "YYYY-MM-DD"),
+    (["jambi_voter_survey", "--status", "submitted,bogus"], "--status bogus: use in_progress, paused"),
+    (["jambi_voter_survey", "--status", ","], "--status ',': use"),
+    (["jambi_voter_survey", "--questions", "age,nosuch"], "--questions: nosuch is not a question of"),
 ])
 def test_suara_export_bad_input_is_a_clear_message(filled, tmp_path, capsys, argv, message):
     code = main(["export", *argv, "--data-dir", str(filled), "--out", str(tmp_path), "--env-file", ""])
@@ -112,3 +115,12 @@ def test_export_out_under_a_regular_file(filled, tmp_path, capsys):
                  "--env-file", ""]) == 1
     assert "cannot write to" in capsys.readouterr().err
     assert blocker.read_text() == "x"
+
+
+def test_suara_export_questions_by_name_or_path(filled, tmp_path, capsys):
+    out = tmp_path / "q.xlsx"
+    code = main(["export", "jambi_voter_survey", "--data-dir", str(filled), "--out", str(out), "--no-media",
+                 "--questions", "age,influence/voice_note", "--env-file", ""])
+    assert code == 0, capsys.readouterr().err
+    rows = table(out, "jambi_voter_survey")
+    assert [r["age"] for r in rows] == [30, 31] and "consent" not in rows[0]
