@@ -94,8 +94,12 @@ def run(args: argparse.Namespace) -> int:
             if args.uses is not None and args.uses < 1:
                 print("suara admin: --uses must be at least 1", file=sys.stderr)
                 return 1
+            if args.days is not None and not args.days > 0:
+                print("suara admin: --days must be more than 0 (leave it out for a link that never expires)",
+                      file=sys.stderr)
+                return 1
             now = svc.now()
-            expires = now + timedelta(days=args.days) if args.days else None
+            expires = now + timedelta(days=args.days) if args.days is not None else None
             inv = svc.repo.create_invite(role=args.role, created_by=None, now=now, form_id=args.form_id,
                                          expires_at=expires, max_uses=args.uses)
             bot = (args.bot_username or "").lstrip("@") or "<your_bot>"

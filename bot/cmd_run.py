@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite in the data dir)")
     parser.add_argument("--env-file", default=None, help="a .env file to read (must exist; default: ./.env if present; \"\": none)")
     parser.add_argument("--webhook", metavar="URL", help="public HTTPS base URL Telegram should call (webhook mode)")
-    parser.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:8443",
-                        help="where the webhook server listens (default 127.0.0.1:8443)")
+    parser.add_argument("--listen", metavar="HOST:PORT", default=None,
+                        help="where the webhook server listens (with --webhook; default 127.0.0.1:8443)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="long polling with N bot processes, updates shared out by chat (default 1; see "
                              "bot/workers.py). For webhook mode run several `suara run --webhook` instead")
@@ -141,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(dotenv_path=dotenv_file(args.env_file),
                                  data_dir=args.data_dir, database_url=args.database_url)
-        listen = parse_listen(args.listen) if args.webhook else None
+        if args.listen is not None and not args.webhook:
+            raise ValueError("--listen is where the webhook server listens: give --webhook URL too, or leave "
+                             "--listen out for long polling")
+        listen = parse_listen(args.listen or "127.0.0.1:8443") if args.webhook else None
         target: tuple[str, str, str] | None = None
         if not 1 <= args.workers <= 64:
             raise ValueError(f"--workers must be between 1 and 64, got {args.workers}")

@@ -371,6 +371,7 @@ class Database:
         # (benchmarks/bot_bench.py p99). See the module doc.
         self._lock_timeout_s = busy_timeout_s
         self._write_lock = threading.Lock()
+        self._writing = threading.local()  # .on: this thread holds the writers' turn (`_writer_turn`)
         self._file_lock: _FileWriteLock | None = None
         lock_path = _write_lock_file(url) if self.is_sqlite and fcntl is not None else None
         if lock_path is not None:
@@ -386,14 +387,20 @@ class Database:
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
         """Hold this process's thread lock, then the lock file's flock, around one write transaction
-        (SQLite only; module doc). Raises `OperationalError` if the turn did not come in busy_timeout_s."""
+        (SQLite only; module doc). Raises `OperationalError` if the turn did not come in busy_timeout_s,
+        RuntimeError at once for a write transaction opened inside another on the same thread (it would
+        wait for itself until busy_timeout_s)."""
         if not self.is_sqlite:
             yield
             return
+        if getattr(self._writing, "on", False):
+            raise RuntimeError("a write transaction is already open on this thread: nested writes would wait "
+                               "for themselves (do the work inside the open transaction, or after it)")
         deadline = time.monotonic() + self._lock_timeout_s
         thread_lock = self._write_lock  # release this very lock even if a fork replaced the attribute
         if not thread_lock.acquire(timeout=self._lock_timeout_s):
             raise _locked_error(f"waited {self._lock_timeout_s:g} s behind this process's other writers")
+        self._writing.on = True
         try:
             fl = self._file_lock
             if fl is None or not fl.acquire(max(0.0, deadline - time.monotonic())):
@@ -404,6 +411,7 @@ class Database:
             finally:
                 fl.release()
         finally:
+            self._writing.on = False
             thread_lock.release()
 
     def _after_fork_in_child(self) -> None:

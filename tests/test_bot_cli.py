@@ -47,6 +47,10 @@ def test_run_reads_the_token_from_a_dotenv_file_and_refuses_a_bad_listen(tmp_pat
                            "nonsense"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--listen must be HOST:PORT" in proc.stderr
     assert "AAHdqTcv" not in proc.stderr
+    # --listen without --webhook would be ignored: refused instead
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--listen", "127.0.0.1:8443"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "give --webhook URL too" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_admin_add_invite_publish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,6 +65,10 @@ def test_admin_add_invite_publish(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["admin", "--data-dir", str(data), "--env-file", "", "invite", "--role", "respondent",
                  "--form", "no_such_form"]) == 1
     assert "no published form 'no_such_form'" in capsys.readouterr().err
+    for days in ("0", "-1"):  # 0 used to mean "never expires", -1 an already expired link
+        assert main(["admin", "--data-dir", str(data), "--env-file", "", "invite", "--role", "enumerator",
+                     "--days", days]) == 1
+        assert "--days must be more than 0" in capsys.readouterr().err
 
     svc = Services.open(Settings(token="", data_dir=data), publish_shipped=False)
     try:

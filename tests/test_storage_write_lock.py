@@ -323,3 +323,17 @@ def test_busy_timeout_override_hook_runs_after_the_pragmas(sqlite_url: str) -> N
     with db.engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
     db.close()
+
+
+def test_a_write_opened_inside_another_on_the_same_thread_fails_at_once(tmp_path) -> None:
+    """It would otherwise wait for itself until busy_timeout and then report "database is locked"."""
+    db = Database(f"sqlite:///{tmp_path / 'n.sqlite3'}", busy_timeout_s=30)
+    try:
+        with db.fast_write():
+            with pytest.raises(RuntimeError, match="already open on this thread"):
+                with db.write():
+                    pass
+        with db.write_connection():  # the turn was given back: the next write is fine
+            pass
+    finally:
+        db.close()
