@@ -166,9 +166,10 @@ class Services:
         its exception).
 
         Why not `asyncio.to_thread`: SQLite writes one transaction at a time, so several threads only
-        queue on the write lock and fight over the interpreter lock; under load
-        (``benchmarks/bot_bench.py``, 300 answers/s offered) that convoy alone took p99 from ~20 ms to
-        ~270 ms. One database thread runs the same work back to back. Long work (Pillow, exports,
+        queue on the write lock and fight over the interpreter lock: ~0.2 ms more CPU per answer, and in
+        ``benchmarks/bot_bench.py`` (one process, 300 answers/s offered, a quiet machine) p99 ~270 ms with
+        the default pool against ~20 ms with one thread (on a busy machine both swing widely). One
+        database thread runs the same work back to back. Long work (Pillow, exports,
         charts) must not come here: it would hold up every answer (`bot.handlers.common.call_slow`).
         Raises RuntimeError after `close`."""
         if self._closed:
