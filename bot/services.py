@@ -158,7 +158,7 @@ class Services:
         """How many threads `run` uses: ``settings.db_threads``, else 1 on SQLite and 4 on PostgreSQL."""
         if self.settings.db_threads > 0:
             return self.settings.db_threads
-        return 1 if self.db.engine.dialect.name == "sqlite" else 4
+        return 1 if self.db.is_sqlite else 4
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` — short blocking database work: a read, one transaction — on this

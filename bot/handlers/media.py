@@ -63,7 +63,7 @@ def _declared_kind(question_type: str | None, candidate: MediaCandidate) -> str:
 async def _store(context: Context, candidate: MediaCandidate, data: bytes, question_type: str | None) -> StoredMedia:
     svc = services(context)
     return await call_slow(svc.media.put, data, declared_kind=_declared_kind(question_type, candidate),
-                      declared_mime=candidate.mime_type, filename=candidate.file_name)
+                           declared_mime=candidate.mime_type, filename=candidate.file_name)
 
 
 async def on_media(update: Update, context: Context) -> None:
